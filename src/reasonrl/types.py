@@ -1,0 +1,114 @@
+"""Typed records that flow through one RL step.
+
+Shape legend used across reasonrl:
+    B  prompts in a step          G  completions per prompt (group size)
+    N  = B * G sequences          T  response tokens (padded)      L  prompt + response tokens
+
+A field never changes meaning mid-pipeline: `RewardResult.score` stays the reward, advantages are
+computed into their own tensor in `Batch`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # torch stays out of `import reasonrl`
+    import torch
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One problem: the prompt text, the gold answer and task-specific metadata.
+
+    `meta` holds what a verifier needs (e.g. the gold trace and op count of a synthetic problem,
+    the unit tests of a code problem). `id` is stable across runs (used for held-out splits).
+    """
+
+    id: str
+    prompt: str
+    answer: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One sampled continuation of a prompt, as the rollout engine produced it.
+
+    token_ids: response tokens only (prompt excluded), including a final EOS if one was sampled.
+    logprobs: the sampler's own log-probability of each token in `token_ids` (same length), kept so
+        the trainer can correct for rollout/trainer mismatch (arXiv 2512.01374).
+    finish_reason: "stop" (EOS or stop string) or "length" (hit max_new_tokens: truncated).
+    """
+
+    text: str
+    token_ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    finish_reason: FinishReason = "stop"
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+@dataclass(frozen=True, slots=True)
+class RewardResult:
+    """Output of a reward function. `score=None` means "not applicable" (not zero)."""
+
+    score: float | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """A prompt, one completion of it and its reward; `group` indexes the prompt within the step."""
+
+    sample: Sample
+    prompt_ids: tuple[int, ...]
+    completion: Completion
+    reward: RewardResult
+    group: int
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Padded tensors for the update. Prompt and response are concatenated, left-aligned.
+
+    input_ids       (N, L) long    prompt then response tokens, right-padded with pad_id
+    attention_mask  (N, L) long    1 on real tokens
+    response_mask   (N, T) float   1 on response tokens that carry loss (0 on padding / tool output)
+    response_start  (N,)   long    index in `input_ids` of each sequence's first response token
+    rollout_logprobs(N, T) float   the sampler's log-probs of the response tokens
+    advantages      (N, T) float   per-token advantages
+    old_logprobs    (N, T) float | None   trainer log-probs before the update (PPO ratio denominator)
+    ref_logprobs    (N, T) float | None   reference-model log-probs (only when KL is enabled)
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    response_mask: torch.Tensor
+    response_start: torch.Tensor
+    rollout_logprobs: torch.Tensor
+    advantages: torch.Tensor
+    old_logprobs: torch.Tensor | None = None
+    ref_logprobs: torch.Tensor | None = None
+
+    def to(self, device: str | torch.device) -> Batch:
+        moved = {
+            name: (None if getattr(self, name) is None else getattr(self, name).to(device))
+            for name in self.__dataclass_fields__
+        }
+        return Batch(**moved)
+
+    def select(self, index: torch.Tensor) -> Batch:
+        """Rows `index` of every tensor (micro-batching)."""
+        picked = {
+            name: (None if getattr(self, name) is None else getattr(self, name)[index])
+            for name in self.__dataclass_fields__
+        }
+        return Batch(**picked)
+
+    def with_fields(self, **changes: Any) -> Batch:
+        return replace(self, **changes)

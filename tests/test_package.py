@@ -1,0 +1,48 @@
+"""The package skeleton: light import, version, typed records."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from reasonrl import Batch, Completion, RewardResult, Sample
+
+HEAVY = ["transformers", "ray", "vllm", "peft", "matplotlib", "math_verify", "torch"]
+
+
+def test_import_reasonrl_is_light() -> None:
+    code = (
+        "import sys, reasonrl, reasonrl.types\n"
+        f"heavy = {HEAVY!r}\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"import reasonrl pulled in: {out.stdout.strip()}"
+
+
+def test_records_are_frozen() -> None:
+    s = Sample(id="a", prompt="p")
+    with pytest.raises(AttributeError):
+        s.prompt = "q"  # type: ignore[misc]
+    c = Completion(text="x", token_ids=(1, 2), logprobs=(-0.1, -0.2), finish_reason="length")
+    assert c.truncated
+    assert RewardResult(score=None).score is None
+
+
+def test_batch_select_and_to() -> None:
+    import torch
+
+    b = Batch(
+        input_ids=torch.arange(6).view(3, 2),
+        attention_mask=torch.ones(3, 2, dtype=torch.long),
+        response_mask=torch.ones(3, 1),
+        response_start=torch.ones(3, dtype=torch.long),
+        rollout_logprobs=torch.zeros(3, 1),
+        advantages=torch.tensor([[1.0], [2.0], [3.0]]),
+    )
+    sub = b.select(torch.tensor([2, 0]))
+    assert sub.advantages.flatten().tolist() == [3.0, 1.0]
+    assert sub.old_logprobs is None
+    assert b.to("cpu").input_ids.equal(b.input_ids)
