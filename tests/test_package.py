@@ -37,12 +37,13 @@ def test_batch_select_and_to() -> None:
     b = Batch(
         input_ids=torch.arange(6).view(3, 2),
         attention_mask=torch.ones(3, 2, dtype=torch.long),
+        position_ids=torch.arange(2).expand(3, 2),
         response_mask=torch.ones(3, 1),
-        response_start=torch.ones(3, dtype=torch.long),
         rollout_logprobs=torch.zeros(3, 1),
         advantages=torch.tensor([[1.0], [2.0], [3.0]]),
     )
     sub = b.select(torch.tensor([2, 0]))
     assert sub.advantages.flatten().tolist() == [3.0, 1.0]
     assert sub.old_logprobs is None
+    assert b.prompt_len == 1
     assert b.to("cpu").input_ids.equal(b.input_ids)

@@ -74,26 +74,32 @@ class Rollout:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Padded tensors for the update. Prompt and response are concatenated, left-aligned.
+    """Padded tensors for the update: prompts left-padded to P columns, responses right-padded to T.
 
-    input_ids       (N, L) long    prompt then response tokens, right-padded with pad_id
-    attention_mask  (N, L) long    1 on real tokens
-    response_mask   (N, T) float   1 on response tokens that carry loss (0 on padding / tool output)
-    response_start  (N,)   long    index in `input_ids` of each sequence's first response token
-    rollout_logprobs(N, T) float   the sampler's log-probs of the response tokens
-    advantages      (N, T) float   per-token advantages
+    Every response therefore starts at column P, so the logits that predict it are `[:, P-1:P+T-1]`.
+
+    input_ids       (N, P+T) long   left-padded prompt, then response, then right padding
+    attention_mask  (N, P+T) long   1 on real tokens
+    position_ids    (N, P+T) long   0.. over real tokens (so padding side changes nothing)
+    response_mask   (N, T) float    1 on response tokens that carry loss (0 on padding / tool output)
+    rollout_logprobs(N, T) float    the sampler's log-probs of the response tokens
+    advantages      (N, T) float    per-token advantages
     old_logprobs    (N, T) float | None   trainer log-probs before the update (PPO ratio denominator)
     ref_logprobs    (N, T) float | None   reference-model log-probs (only when KL is enabled)
     """
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
+    position_ids: torch.Tensor
     response_mask: torch.Tensor
-    response_start: torch.Tensor
     rollout_logprobs: torch.Tensor
     advantages: torch.Tensor
     old_logprobs: torch.Tensor | None = None
     ref_logprobs: torch.Tensor | None = None
+
+    @property
+    def prompt_len(self) -> int:
+        return self.input_ids.shape[1] - self.response_mask.shape[1]
 
     def to(self, device: str | torch.device) -> Batch:
         moved = {
