@@ -1,0 +1,395 @@
+"""Typed, validated run configuration: one YAML recipe plus dotted command-line overrides.
+
+    cfg = load_config("recipes/grpo.yaml", ["algo.clip_high=0.28", "rollout.n=8"])
+
+Rules (design principle P8): every section is a frozen pydantic model with `extra="forbid"`, so an
+unknown key, a wrong type or a misspelt variant name (`Literal`) fails at load time with one line
+naming the file, the dotted key, the value and the nearest valid key. At most two levels of nesting.
+Derived values (eval ops, the Dr. GRPO normaliser, eval length, run name) are filled in once, in
+`RLConfig._derive`, and `save_resolved` writes the fully resolved config into the run directory.
+
+Algorithm presets: `algo.preset: dapo` expands to `PRESET_DEFAULTS`, then `PRESETS["dapo"]`, then
+the keys the user wrote explicitly (from `reasonrl.algos.presets`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, get_args
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    model_validator,
+)
+
+from reasonrl.config_errors import ConfigError, format_validation_error
+from reasonrl.config_yaml import apply_override, parse_override, read_yaml
+
+__all__ = [
+    "AlgoConfig",
+    "ConfigError",
+    "ConfigModel",
+    "DataConfig",
+    "EvalConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RLConfig",
+    "RewardConfig",
+    "RolloutConfig",
+    "TrainerConfig",
+    "load_config",
+    "parse_override",
+    "save_resolved",
+]
+
+
+def _reject_bool(value: Any) -> Any:
+    # YAML turns `yes`/`true` into bools and pydantic would silently read them as 1.0.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+# Ints are strict (no "8" or 8.0 or true); floats accept YAML strings like "1e-4", which PyYAML
+# does not read as numbers (YAML 1.1 needs a dot: 1.0e-4), but never booleans.
+Int = Annotated[int, Strict()]
+PosInt = Annotated[int, Strict(), Field(ge=1)]
+NonNegInt = Annotated[int, Strict(), Field(ge=0)]
+Float = Annotated[float, BeforeValidator(_reject_bool)]
+Bool = Annotated[bool, Strict()]
+
+PresetName = Literal["grpo", "dr_grpo", "dapo", "gspo", "lite_ppo", "grpo_tcr", "minirl"]
+
+M = TypeVar("M", bound="ConfigModel")
+
+
+class ConfigModel(BaseModel):
+    """Base of every config section: unknown keys are errors and loaded values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    @classmethod
+    def prepare_raw(cls, raw: dict[str, Any], source: Path) -> dict[str, Any]:
+        """Hook run on the merged YAML+overrides dict before validation (presets, defaults)."""
+        return raw
+
+
+class ModelConfig(ConfigModel):
+    path: str = "builtin:synth-micro"
+    """HF directory or hub id of the policy; `builtin:synth-micro` = the shipped base checkpoint."""
+    dtype: Literal["bf16", "fp32"] = "bf16"
+    """Compute dtype (bf16 autocast is 2-3x faster than fp32 on AVX512-BF16 CPUs)."""
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
+    """torch device for training and the HF rollout engine."""
+    threads: PosInt | None = None
+    """torch intra-op threads; None keeps torch's default."""
+
+
+class DataConfig(ConfigModel):
+    task: Literal["synth", "jsonl"] = "synth"
+    """`synth`: generated DAG arithmetic problems; `jsonl`: prompts/answers read from files."""
+    ops: tuple[Annotated[int, Strict(), Field(ge=1, le=30)], ...] = Field((3, 4, 5), min_length=1)
+    """Operation counts (difficulty) of the synthetic RL problems, each 1..30."""
+    contexts: tuple[str, ...] = Field(("zoo",), min_length=1)
+    """Synthetic story contexts (templates) to draw problems from."""
+    modes: tuple[str, ...] = Field(("forward",), min_length=1)
+    """Synthetic problem modes."""
+    seed: Int = 0
+    """Seed of the problem generator / shuffling."""
+    train_file: str | None = None
+    """JSONL training prompts (task=jsonl)."""
+    eval_file: str | None = None
+    """JSONL evaluation prompts (task=jsonl)."""
+    fields: dict[str, str] = Field(default_factory=dict)
+    """Maps reasonrl names (prompt, answer, id) to the JSONL file's field names."""
+    eval_ops: tuple[Annotated[int, Strict(), Field(ge=1, le=30)], ...] | None = None
+    """Ops to evaluate on; None means `ops` plus one op below and above (derived once)."""
+
+    @model_validator(mode="after")
+    def _check_files(self) -> DataConfig:
+        if self.task == "jsonl" and not self.train_file:
+            raise ValueError("data.task=jsonl needs data.train_file")
+        if self.task == "synth" and (self.train_file or self.eval_file):
+            raise ValueError("data.train_file/eval_file are only read when data.task=jsonl")
+        return self
+
+
+class RolloutConfig(ConfigModel):
+    n: Annotated[int, Strict(), Field(ge=2)] = 8
+    """Group size G: completions per prompt (group-relative advantages need at least 2)."""
+    prompts_per_step: PosInt = 16
+    """Prompts B per optimizer step; a step trains on B*G sequences."""
+    max_new_tokens: PosInt = 160
+    """Longest completion; longer ones are truncated (finish_reason="length")."""
+    temperature: Float = Field(1.0, gt=0)
+    """Sampling temperature."""
+    top_p: Float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling mass (1.0 = off)."""
+    top_k: NonNegInt = 0
+    """Top-k sampling (0 = off)."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """Rollout engine: HF (CPU/GPU) or vLLM (GPU only)."""
+    max_batch_size: PosInt = 256
+    """Most sequences decoded at once by the engine."""
+
+
+class AlgoConfig(ConfigModel):
+    preset: PresetName | None = None
+    """Named bundle of the fields below (reasonrl.algos.presets); explicit keys override it."""
+    advantage: Literal[
+        "grpo", "dr_grpo", "lite_ppo", "rloo", "kimi", "reinforce_pp_baseline", "passk"
+    ] = "grpo"
+    """Advantage estimator (reasonrl.algos.advantages.ADVANTAGES)."""
+    std_scope: Literal["group", "batch", "none"] = "group"
+    """Where the reward std used for scaling is computed (none = Dr. GRPO)."""
+    std_unbiased: Bool = True
+    """Bessel-corrected std (torch.std default, as TRL and verl)."""
+    adv_eps: Float = Field(1e-6, ge=0)
+    """eps in (r - mean) / (std + eps)."""
+    loss: Literal["ppo_clip", "gspo", "cispo", "kimi_omd", "reinforce"] = "ppo_clip"
+    """Policy loss (reasonrl.algos.policy_loss)."""
+    clip_low: Float = Field(0.2, gt=0)
+    """Lower clip range: ratio >= 1 - clip_low."""
+    clip_high: Float = Field(0.2, gt=0)
+    """Upper clip range: ratio <= 1 + clip_high (DAPO clip-higher: 0.28)."""
+    dual_clip: Float | None = Field(None, gt=1)
+    """Dual-clip constant c > 1 bounding the loss for negative advantages (None = off)."""
+    agg: Literal[
+        "token_mean", "token_sum", "seq_mean_token_mean", "seq_mean_token_sum",
+        "seq_mean_token_sum_norm",
+    ] = "token_mean"  # fmt: skip
+    """How the (N, T) loss matrix is reduced to a scalar."""
+    agg_const: Float | None = Field(None, gt=0)
+    """Normaliser of seq_mean_token_sum_norm; None means rollout.max_new_tokens (derived)."""
+    kl_coef: Float = Field(0.0, ge=0)
+    """Weight of the KL penalty to the reference model (0 = no reference model)."""
+    kl_estimator: Literal["k1", "k2", "k3", "abs"] = "k3"
+    """KL estimator (Schulman's k1/k2/k3)."""
+    entropy_coef: Float = 0.0
+    """Entropy bonus weight."""
+    dynamic_sampling: Bool = False
+    """DAPO: drop groups whose rewards are all equal and refill the batch."""
+    overlong_buffer: PosInt | None = None
+    """DAPO soft overlong penalty: length of the buffer before max_new_tokens (None = off)."""
+    overlong_factor: Float = Field(1.0, ge=0)
+    """Largest overlong penalty."""
+    overlong_filter: Bool = False
+    """Mask the loss of truncated completions."""
+    is_level: Literal["none", "token", "sequence"] = "none"
+    """Rollout-vs-trainer importance correction level."""
+    is_mode: Literal["truncate", "mask"] = "truncate"
+    """Truncate large IS weights at is_high, or mask those tokens/sequences."""
+    is_high: Float = Field(2.0, gt=0)
+    """IS weight threshold."""
+    ppo_epochs: PosInt = 1
+    """Passes over each batch of rollouts."""
+    micro_batch_size: PosInt = 32
+    """Sequences per forward/backward micro-batch (gradient accumulation)."""
+    old_logprobs: Literal["recompute", "rollout"] = "recompute"
+    """PPO ratio denominator: recompute with the trainer, or reuse the sampler's log-probs."""
+    tau: Float = Field(0.1, gt=0)
+    """Kimi OMD regulariser strength."""
+
+    @model_validator(mode="after")
+    def _check(self) -> AlgoConfig:
+        if self.old_logprobs == "rollout" and self.ppo_epochs != 1:
+            raise ValueError(
+                f"algo.old_logprobs=rollout needs algo.ppo_epochs=1 (got {self.ppo_epochs}): "
+                "after the first epoch the sampler's log-probs are stale"
+            )
+        return self
+
+
+class RewardConfig(ConfigModel):
+    kind: Literal["synth_process", "synth_strict", "synth_outcome"] = "synth_strict"
+    """Reward function (reasonrl.rewards); synth_* need data.task=synth."""
+    alpha: Float = Field(0.2, ge=0, le=1)
+    """Mixing weight of synth_process: alpha * outcome + (1 - alpha) * process."""
+
+
+class OptimConfig(ConfigModel):
+    lr: Float = Field(1e-4, gt=0)
+    """AdamW learning rate."""
+    weight_decay: Float = Field(0.0, ge=0)
+    """AdamW weight decay."""
+    betas: tuple[Float, Float] = (0.9, 0.999)
+    """AdamW betas."""
+    grad_clip: Float | None = Field(1.0, gt=0)
+    """Global gradient-norm clip (None = off)."""
+    warmup_steps: NonNegInt = 0
+    """Linear warm-up steps."""
+    schedule: Literal["constant", "cosine"] = "constant"
+    """Learning-rate schedule after warm-up."""
+
+
+class TrainerConfig(ConfigModel):
+    steps: PosInt = 100
+    """Optimizer steps to run."""
+    seed: Int = 0
+    """Seed of torch / numpy / random for the run."""
+    out_dir: str = "runs"
+    """Parent directory of run directories."""
+    run_name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
+    """Run directory name under out_dir; None means the recipe file's stem (derived)."""
+    log_every: PosInt = 1
+    """Console log period in steps (metrics.jsonl always gets every step)."""
+    save_every: PosInt = 50
+    """Checkpoint period in steps (the last step is always saved)."""
+    keep_last: PosInt = 2
+    """Checkpoints kept on disk."""
+    sample_every: PosInt = 10
+    """Period (steps) of writing rollouts to samples.jsonl."""
+    eval_every: PosInt | None = None
+    """Evaluation period in steps (None = only before and after training)."""
+    time_budget_s: Float | None = Field(None, gt=0)
+    """Stop (after saving) once this much wall time has passed."""
+
+
+class EvalConfig(ConfigModel):
+    problems_per_op: PosInt = 100
+    """Held-out problems per op."""
+    samples: PosInt = 8
+    """Samples per problem (k of pass@k)."""
+    temperature: Float = Field(1.0, ge=0)
+    """Evaluation sampling temperature (0 = greedy)."""
+    max_new_tokens: PosInt | None = None
+    """None means rollout.max_new_tokens (derived)."""
+
+
+def _neighbour_ops(ops: Sequence[int]) -> tuple[int, ...]:
+    # Evaluating one op below and above the trained range shows over-fitting to a step count
+    # (feasibility.md: RL on op 4 alone made op 5 collapse).
+    wanted = set(ops) | {min(ops) - 1, max(ops) + 1}
+    return tuple(sorted(op for op in wanted if 1 <= op <= 30))
+
+
+class RLConfig(ConfigModel):
+    """Everything one RL run needs; see docs/usage.md for each section."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        """`trainer.out_dir / trainer.run_name` (run_name is always set after loading)."""
+        return Path(self.trainer.out_dir) / (self.trainer.run_name or "run")
+
+    @classmethod
+    def prepare_raw(cls, raw: dict[str, Any], source: Path) -> dict[str, Any]:
+        raw = dict(raw)
+        trainer = raw.get("trainer", {})
+        if isinstance(trainer, dict) and trainer.get("run_name") is None:
+            raw["trainer"] = {**trainer, "run_name": source.stem}
+        if isinstance(raw.get("algo", {}), dict):
+            raw["algo"] = resolve_algo(raw.get("algo") or {})
+        return raw
+
+    @model_validator(mode="after")
+    def _derive(self) -> RLConfig:
+        """Cross-section checks, then the derived values, computed here and nowhere else."""
+        seqs = self.rollout.prompts_per_step * self.rollout.n
+        mbs = self.algo.micro_batch_size
+        if seqs % mbs:
+            raise ValueError(
+                f"rollout.prompts_per_step*rollout.n = {self.rollout.prompts_per_step}*"
+                f"{self.rollout.n} = {seqs} is not divisible by algo.micro_batch_size={mbs}"
+            )
+        buf = self.algo.overlong_buffer
+        if buf is not None and buf >= self.rollout.max_new_tokens:
+            raise ValueError(
+                f"algo.overlong_buffer={buf} must be smaller than "
+                f"rollout.max_new_tokens={self.rollout.max_new_tokens}"
+            )
+        if self.reward.kind.startswith("synth_") and self.data.task != "synth":
+            raise ValueError(f"reward.kind={self.reward.kind} needs data.task=synth")
+        if self.rollout.engine == "vllm" and not self.model.device.startswith("cuda"):
+            raise ValueError("rollout.engine=vllm needs model.device=cuda")
+        # Sections are frozen; replacing them on the instance being built is the one sanctioned
+        # place where derived values are written (copies, so callers' objects stay untouched).
+        derived = {
+            "data": {"eval_ops": self.data.eval_ops or _neighbour_ops(self.data.ops)},
+            "eval": {"max_new_tokens": self.eval.max_new_tokens or self.rollout.max_new_tokens},
+        }
+        if self.algo.agg == "seq_mean_token_sum_norm" and self.algo.agg_const is None:
+            derived["algo"] = {"agg_const": float(self.rollout.max_new_tokens)}
+        for name, update in derived.items():
+            object.__setattr__(self, name, getattr(self, name).model_copy(update=update))
+        return self
+
+
+def resolve_algo(algo: Mapping[str, Any]) -> dict[str, Any]:
+    """PRESET_DEFAULTS, then PRESETS[algo["preset"]], then the explicit keys of `algo`."""
+    try:
+        from reasonrl.algos import presets
+    except ImportError:
+        if algo.get("preset") is not None:
+            raise ConfigError(
+                "algo.preset needs reasonrl.algos.presets, which is missing"
+            ) from None
+        return dict(algo)
+    name = algo.get("preset")
+    if name is not None and name not in presets.PRESETS and isinstance(name, str):
+        if name in get_args(PresetName):
+            raise ConfigError(f"algo.preset: '{name}' is not defined in reasonrl.algos.presets")
+        return dict(algo)  # validation reports the unknown name with a suggestion
+    bundle = presets.PRESETS.get(name, {}) if isinstance(name, str) else {}
+    return {**presets.PRESET_DEFAULTS, **bundle, **algo}
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = (), schema: type[M] = RLConfig) -> M:
+    """Load a YAML recipe, apply dotted `key=value` overrides and validate against `schema`.
+
+    Raises:
+        ConfigError: one line naming the file, the dotted key, the value and (for typos) the
+            nearest valid key: missing file, bad YAML, bad override, unknown key, wrong type,
+            invalid combination.
+    """
+    source = Path(path)
+    raw = read_yaml(source)
+    origins: dict[str, str] = {}
+    for text in overrides:
+        try:
+            parts, value = parse_override(text)
+            apply_override(raw, parts, value, text)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        origins[".".join(parts)] = text
+    try:
+        raw = schema.prepare_raw(raw, source)
+        return schema.model_validate(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, schema, source, origins)) from None
+
+
+def save_resolved(config: BaseModel, run_dir: str | Path) -> Path:
+    """Write the fully resolved config to `run_dir/config.yaml` (atomically) and return its path.
+
+    The file reloads with `load_config` to an equal config (presets already expanded).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / "config.yaml"
+    text = "# Resolved configuration of this run (presets expanded, derived values filled).\n"
+    text += yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".config.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, target)
+    return target
