@@ -1,0 +1,1 @@
+"""Evaluation: sampling metrics (pass@k, maj@k, avg@k) and evaluation loops."""
