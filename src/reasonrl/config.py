@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -199,6 +200,12 @@ class AlgoConfig(ConfigModel):
     tau: Float = Field(0.1, gt=0)
     """Kimi OMD regulariser strength."""
 
+    @field_validator("is_level", mode="before")
+    @classmethod
+    def _none_means_off(cls, value: Any) -> Any:
+        # The presets spell "no correction" as None; the config spells it "none".
+        return "none" if value is None else value
+
     @model_validator(mode="after")
     def _check(self) -> AlgoConfig:
         if self.old_logprobs == "rollout" and self.ppo_epochs != 1:
@@ -311,9 +318,14 @@ class RLConfig(ConfigModel):
             )
         buf = self.algo.overlong_buffer
         if buf is not None and buf >= self.rollout.max_new_tokens:
+            hint = (
+                f" (algo.preset={self.algo.preset} sets it; override it)"
+                if self.algo.preset
+                else ""
+            )
             raise ValueError(
                 f"algo.overlong_buffer={buf} must be smaller than "
-                f"rollout.max_new_tokens={self.rollout.max_new_tokens}"
+                f"rollout.max_new_tokens={self.rollout.max_new_tokens}{hint}"
             )
         if self.reward.kind.startswith("synth_") and self.data.task != "synth":
             raise ValueError(f"reward.kind={self.reward.kind} needs data.task=synth")
