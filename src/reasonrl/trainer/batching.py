@@ -26,11 +26,12 @@ def collate(
     Args:
         prompt_ids: N prompt token lists (a prompt repeated G times for a group is fine).
         completions: N completions, aligned with `prompt_ids`.
-        advantages: (N,) sequence advantages or (N, T_max) token advantages; T_max >= longest response.
+        advantages: (N,) sequence advantages or (N, T_max) token advantages
+            (T_max >= the longest response).
         pad_id: token used for padding (masked out everywhere).
         loss_mask: optional per-token 0/1 mask for each response (e.g. 0 on tool output tokens).
     Returns:
-        Batch with input_ids (N, P+T), response_mask (N, T), rollout_logprobs (N, T), advantages (N, T).
+        Batch: input_ids (N, P+T); response_mask, rollout_logprobs, advantages (N, T).
     """
     n = len(completions)
     p = max(len(ids) for ids in prompt_ids)

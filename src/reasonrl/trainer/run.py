@@ -113,7 +113,7 @@ def _save(state: TrainState, run_dir: Path) -> Path:
 
 
 def train(cfg: RLConfig, *, resume: bool = False, progress: bool = True) -> TrainState:
-    """Run `cfg.trainer.steps` steps (or until `trainer.time_budget_s`), checkpointing on the way."""
+    """Run `trainer.steps` steps (or until `trainer.time_budget_s`), checkpointing on the way."""
     run_dir = cfg.run_dir
     state = build_state(cfg)
     _resume_or_start(state, run_dir, resume)
