@@ -114,7 +114,9 @@ def grpo_advantages(
         std = _std(scores, 1, std_unbiased)
     else:
         std = _std(scores, None, std_unbiased) if scores.numel() > 1 else scores.new_ones(())
-    return centred / (std + eps)
+    denom = (std + eps).expand_as(centred)
+    # all-equal scores with eps=0: centred is 0 too; return 0 rather than 0/0 = NaN
+    return torch.where(denom > 0, centred / denom.clamp(min=1e-30), torch.zeros_like(centred))
 
 
 def dr_grpo_advantages(scores: Tensor, *, singleton: Singleton = "zero") -> Tensor:
