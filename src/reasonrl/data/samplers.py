@@ -52,7 +52,7 @@ class SynthSource:
         self.drawn = 0
 
     def next(self, k: int) -> list[Sample]:
-        from reasonrl.tasks.synth.dataset import problem_to_row, row_split
+        from reasonrl.tasks.synth.dataset import is_heldout, problem_to_row, row_to_sample
         from reasonrl.tasks.synth.generator import generate_problem
 
         out: list[Sample] = []
@@ -60,9 +60,9 @@ class SynthSource:
             op = self._rng.choice(self.ops)
             context = self._rng.choice(self.contexts)
             mode = self._rng.choice(self.modes)
-            row = problem_to_row(generate_problem(op, rng=self._rng, context=context, mode=mode))
-            if row_split(row) == "train":
-                out.append(_row_sample(row))
+            problem = generate_problem(op, rng=self._rng, context=context, mode=mode)
+            if not is_heldout(problem):  # evaluation problems are never trained on
+                out.append(row_to_sample(problem_to_row(problem)))
         self.drawn += k
         return out
 
@@ -72,12 +72,6 @@ class SynthSource:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         _set_rng_state(self._rng, state["rng"])
         self.drawn = int(state["drawn"])
-
-
-def _row_sample(row: dict[str, Any]) -> Sample:
-    from reasonrl.tasks.synth.dataset import row_to_sample
-
-    return row_to_sample(row)
 
 
 class ListSource:

@@ -93,3 +93,10 @@ def train_step(state: TrainState) -> dict[str, float]:
     metrics["perf/gen_tokens_per_s"] = groups.gen_tokens / max(timer.seconds("generate"), 1e-9)
     metrics["perf/step_s"] = timer.total()
     return metrics
+
+
+def train_main(cfg: RLConfig, *, resume: bool = False) -> int:
+    """`reasonrl train` entry point (the run orchestration lives in trainer/run.py)."""
+    from reasonrl.trainer.run import train_main as run_main
+
+    return run_main(cfg, resume=resume)

@@ -19,7 +19,7 @@ from reasonrl.config import RLConfig, save_resolved
 from reasonrl.models.io import load_policy
 from reasonrl.rollout.hf_engine import HFEngine
 from reasonrl.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from reasonrl.trainer.components import make_reward, make_source
+from reasonrl.trainer.components import RewardCallable, make_reward, make_source
 from reasonrl.trainer.loop import TrainState, train_step
 from reasonrl.trainer.metrics import MetricsLogger, SampleLogger
 from reasonrl.trainer.progress import StepProgress
@@ -50,8 +50,11 @@ def lr_lambda(cfg: RLConfig):
     return factor
 
 
-def build_state(cfg: RLConfig) -> TrainState:
-    """Model, optimizer, schedule, engine, prompt source and reward from the config."""
+def build_state(cfg: RLConfig, *, reward_fn: RewardCallable | None = None) -> TrainState:
+    """Model, optimizer, schedule, engine, prompt source and reward from the config.
+
+    `reward_fn` replaces the configured reward: any `(sample, completion) -> float | RewardResult`.
+    """
     if cfg.model.threads:
         torch.set_num_threads(cfg.model.threads)
     seed_everything(cfg.trainer.seed)
@@ -77,7 +80,7 @@ def build_state(cfg: RLConfig) -> TrainState:
         scheduler=scheduler,
         engine=engine,
         source=make_source(cfg),
-        reward_fn=make_reward(cfg),
+        reward_fn=reward_fn or make_reward(cfg),
         ref_model=ref_model,
     )
 
@@ -112,10 +115,16 @@ def _save(state: TrainState, run_dir: Path) -> Path:
     )
 
 
-def train(cfg: RLConfig, *, resume: bool = False, progress: bool = True) -> TrainState:
+def train(
+    cfg: RLConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    reward_fn: RewardCallable | None = None,
+) -> TrainState:
     """Run `trainer.steps` steps (or until `trainer.time_budget_s`), checkpointing on the way."""
     run_dir = cfg.run_dir
-    state = build_state(cfg)
+    state = build_state(cfg, reward_fn=reward_fn)
     _resume_or_start(state, run_dir, resume)
     save_resolved(cfg, run_dir)
     t = cfg.trainer
