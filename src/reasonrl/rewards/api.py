@@ -1,0 +1,218 @@
+"""The reward contract: any plain callable is a reward, and a failing reward fails one sample only.
+
+A reward is any callable `(sample: Sample, completion: Completion) -> float | RewardResult | None`.
+`None` (or `RewardResult(score=None)`) means "not applicable to this sample", which is not 0: a
+combination skips it and a trainer may drop it from the mean. Nothing here subclasses anything.
+
+`call_reward` is the only way the trainer calls a reward: it turns every outcome (a number, a
+`RewardResult`, `None`, an exception, a NaN, a timeout) into a `RewardResult` and never raises.
+A failure scores 0.0 with `info["failed"] = True` and `info["error"]` naming the reason, and is
+counted in `RewardStats`, so that one crashing verifier costs one sample, not the run
+(TRL's and verl's reward managers make the same choice for None / failure; P13 in the design).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from reasonrl.types import Completion, RewardResult, Sample
+
+
+@runtime_checkable
+class RewardFn(Protocol):
+    """Structural type of a reward. Plain functions satisfy it; nothing needs to subclass it."""
+
+    def __call__(
+        self, sample: Sample, completion: Completion
+    ) -> float | RewardResult | None: ...  # pragma: no cover - protocol
+
+
+def _failed(reason: str, **extra: Any) -> RewardResult:
+    return RewardResult(score=0.0, info={"failed": True, "error": reason, **extra})
+
+
+def normalize_reward_output(value: object) -> RewardResult:
+    """Turn whatever a reward returned into a `RewardResult`; invalid values become failures.
+
+    Accepted: `None` (not applicable), a real number (bool and numpy scalars included), or a
+    `RewardResult` whose score is `None` or a real number. NaN and infinities are failures
+    (an infinite reward would poison the group mean and the advantages).
+    """
+    if value is None:
+        return RewardResult(score=None, info={})
+    if isinstance(value, RewardResult):
+        if value.score is None:
+            return value
+        try:
+            score = float(value.score)
+        except (TypeError, ValueError):
+            return _failed(f"non-numeric score {type(value.score).__name__}")
+        if not math.isfinite(score):
+            return _failed(f"non-finite score {score}", **dict(value.info))
+        return RewardResult(score=score, info=dict(value.info))
+    try:
+        score = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return _failed(f"reward returned {type(value).__name__}, expected float/RewardResult/None")
+    if not math.isfinite(score):
+        return _failed(f"non-finite score {score}")
+    return RewardResult(score=score, info={})
+
+
+# Timed calls run in daemon threads from this shared executor. Python cannot kill a thread, so a
+# reward that never returns keeps its thread; the executor is sized so a few stuck calls do not
+# block the others. Rewards that may hang for real (math, code) bound themselves with processes.
+_TIMEOUT_POOL: ThreadPoolExecutor | None = None
+_TIMEOUT_POOL_LOCK = threading.Lock()
+
+
+def _timeout_pool() -> ThreadPoolExecutor:
+    global _TIMEOUT_POOL
+    with _TIMEOUT_POOL_LOCK:
+        if _TIMEOUT_POOL is None:
+            _TIMEOUT_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reward-timeout")
+        return _TIMEOUT_POOL
+
+
+def call_reward(
+    fn: Callable[[Sample, Completion], object],
+    sample: Sample,
+    completion: Completion,
+    *,
+    timeout_s: float | None = None,
+    stats: RewardStats | None = None,
+) -> RewardResult:
+    """Call one reward and normalise its output; never raises.
+
+    Args:
+        fn: any reward callable.
+        sample, completion: its inputs.
+        timeout_s: if set, the call runs in a helper thread and is abandoned (scored as failed)
+            after this many seconds. The thread itself cannot be killed; rewards that can hang
+            for real (math-verify, code) also enforce their own process-level limits.
+        stats: optional counter updated with the outcome.
+    Returns:
+        `RewardResult`; on failure `score=0.0`, `info["failed"]=True`, `info["error"]=reason`.
+    """
+    try:
+        if timeout_s is None:
+            raw = fn(sample, completion)
+        else:
+            future = _timeout_pool().submit(fn, sample, completion)
+            try:
+                raw = future.result(timeout=timeout_s)
+            except FutureTimeout:
+                result = _failed(f"timeout after {timeout_s:g}s")
+                if stats is not None:
+                    stats.record(result)
+                return result
+        result = normalize_reward_output(raw)
+    except Exception as exc:  # a crashing verifier fails this sample, not the run
+        result = _failed(f"{type(exc).__name__}: {exc}"[:500])
+    if stats is not None:
+        stats.record(result)
+    return result
+
+
+@dataclass
+class RewardStats:
+    """Counts reward outcomes so the trainer can log them (e.g. as `reward/<name>/failed`).
+
+    Not thread-safe by itself: guard with a lock or keep one instance per thread and `merge`.
+    """
+
+    calls: int = 0
+    not_applicable: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+
+    def record(self, result: RewardResult) -> None:
+        """Add one outcome; the failure reason is bucketed by its text before the first ':'."""
+        self.calls += 1
+        if result.score is None:
+            self.not_applicable += 1
+        if result.info.get("failed"):
+            reason = str(result.info.get("error", "unknown"))
+            self.failures[reason.split(":", 1)[0].split(" after ")[0]] += 1
+
+    def merge(self, other: RewardStats) -> None:
+        self.calls += other.calls
+        self.not_applicable += other.not_applicable
+        self.failures.update(other.failures)
+
+    def metrics(self, prefix: str = "reward/") -> dict[str, float]:
+        """Flat metrics: call count, failure rate, not-applicable rate, one count per reason."""
+        n = max(self.calls, 1)
+        failed = sum(self.failures.values())
+        out = {
+            f"{prefix}calls": float(self.calls),
+            f"{prefix}failed_frac": failed / n,
+            f"{prefix}not_applicable_frac": self.not_applicable / n,
+        }
+        for reason, count in sorted(self.failures.items()):
+            out[f"{prefix}failed/{reason}"] = float(count)
+        return out
+
+
+def combine_rewards(
+    components: Mapping[str, tuple[Callable[[Sample, Completion], object], float]],
+    *,
+    timeout_s: float | None = None,
+) -> Callable[[Sample, Completion], RewardResult]:
+    """Weighted sum of several rewards; components that return `None` are skipped.
+
+    score = sum_{k applicable} w_k * s_k * (W / W_applicable), with W = sum_k w_k over all
+    components and W_applicable over those that returned a score. Renormalising keeps the
+    scale of the combined reward the same whether or not a component applies (e.g. a code-test
+    reward on a maths prompt); with no applicable component the result is `None`.
+    A failed component contributes its failure score 0.0 (it is applicable) and marks the
+    combined result `info["failed_components"]`. If the applicable weights sum to zero (mixed
+    signs) the plain weighted sum is returned. Per-component scores are in
+    `info["components"]` (None for not applicable) and their infos in `info["component_info"]`.
+
+    Args:
+        components: name -> (reward callable, weight). Weights must be finite; their sum non-zero.
+        timeout_s: per-component timeout passed to `call_reward`.
+    Returns:
+        a reward callable returning `RewardResult`.
+    """
+    items = [(name, fn, float(w)) for name, (fn, w) in components.items()]
+    if not items:
+        raise ValueError("combine_rewards needs at least one component")
+    for name, _fn, w in items:
+        if not math.isfinite(w):
+            raise ValueError(f"reward component {name!r} has non-finite weight {w}")
+    total_w = sum(w for _, _, w in items)
+    if total_w == 0:
+        raise ValueError("reward component weights sum to zero; cannot renormalise")
+
+    def combined(sample: Sample, completion: Completion) -> RewardResult:
+        scores: dict[str, float | None] = {}
+        infos: dict[str, dict[str, Any]] = {}
+        weighted, applicable_w, n_applicable, failed = 0.0, 0.0, 0, []
+        for name, fn, w in items:
+            res = call_reward(fn, sample, completion, timeout_s=timeout_s)
+            scores[name], infos[name] = res.score, res.info
+            if res.info.get("failed"):
+                failed.append(name)
+            if res.score is None:
+                continue
+            weighted += w * res.score
+            applicable_w += w
+            n_applicable += 1
+        info: dict[str, Any] = {"components": scores, "component_info": infos}
+        if failed:
+            info["failed_components"] = failed
+        if n_applicable == 0:
+            return RewardResult(score=None, info=info)
+        if applicable_w == 0:  # mixed-sign weights that cancel: no sensible rescaling
+            return RewardResult(score=weighted, info=info)
+        return RewardResult(score=weighted * total_w / applicable_w, info=info)
+
+    return combined
