@@ -58,12 +58,11 @@ def test_grpo_all_equal_group_is_zero():
 
 def test_grpo_batch_scope_uses_std_of_all_scores():
     # groups [1, 0] and [1, 1]; group means 0.5, 1 -> centred [0.5, -0.5], [0, 0].
-    # all scores [1, 0, 1, 1]: mean 0.75, unbiased var = (3 * 0.0625 + 0.5625) / 3 = 0.25 -> std 0.5.
+    # all scores [1, 0, 1, 1]: mean 0.75,
+    # unbiased var = (3 * 0.0625 + 0.5625) / 3 = 0.25 -> std 0.5.
     adv = grpo_advantages(T([[1.0, 0], [1, 1]]), std_scope="batch", eps=0.0)
     torch.testing.assert_close(adv, T([[1.0, -1.0], [0.0, 0.0]]))
-    torch.testing.assert_close(
-        lite_ppo_advantages(T([[1.0, 0], [1, 1]]), eps=0.0), adv
-    )
+    torch.testing.assert_close(lite_ppo_advantages(T([[1.0, 0], [1, 1]]), eps=0.0), adv)
 
 
 def test_group_std_amplifies_small_variance_vs_batch_std():
@@ -82,9 +81,7 @@ def test_dr_grpo_and_kimi_no_std():
     expected = T([[0.75, -0.25, -0.25, -0.25]])
     torch.testing.assert_close(dr_grpo_advantages(T([[1.0, 0, 0, 0]])), expected)
     torch.testing.assert_close(kimi_advantages(T([[1.0, 0, 0, 0]])), expected)
-    torch.testing.assert_close(
-        grpo_advantages(T([[1.0, 0, 0, 0]]), std_scope="none"), expected
-    )
+    torch.testing.assert_close(grpo_advantages(T([[1.0, 0, 0, 0]]), std_scope="none"), expected)
 
 
 def test_singleton_group_rules():
@@ -152,8 +149,10 @@ def test_passk_k1_equals_grpo_population_std(rows):
     g = min(len(r) for r in rows)
     s = torch.tensor([r[:g] for r in rows], dtype=torch.float32)
     torch.testing.assert_close(
-        passk_advantages(s, k=1), grpo_advantages(s, std_unbiased=False, eps=0.0),
-        atol=1e-5, rtol=1e-5,
+        passk_advantages(s, k=1),
+        grpo_advantages(s, std_unbiased=False, eps=0.0),
+        atol=1e-5,
+        rtol=1e-5,
     )
 
 
@@ -185,9 +184,11 @@ def test_broadcast_to_tokens():
 
 
 def test_registry_and_kwargs_picker():
-    assert set(ADVANTAGES) == set(ADVANTAGE_KWARGS) == {
-        "grpo", "dr_grpo", "lite_ppo", "rloo", "kimi", "reinforce_pp_baseline", "passk"
-    }
+    assert (
+        set(ADVANTAGES)
+        == set(ADVANTAGE_KWARGS)
+        == {"grpo", "dr_grpo", "lite_ppo", "rloo", "kimi", "reinforce_pp_baseline", "passk"}
+    )
     settings_ = {"std_scope": "batch", "std_unbiased": False, "adv_eps": 0.0, "loss": "x"}
     kw = advantage_kwargs("grpo", settings_)
     assert kw == {"std_scope": "batch", "std_unbiased": False, "eps": 0.0}

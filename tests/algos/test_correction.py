@@ -49,8 +49,13 @@ def test_sequence_level():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 6), st.integers(0, 2**31 - 1),
-       st.sampled_from(["token", "sequence"]), st.sampled_from(["truncate", "mask"]))
+@given(
+    st.integers(1, 4),
+    st.integers(1, 6),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from(["token", "sequence"]),
+    st.sampled_from(["truncate", "mask"]),
+)
 def test_weights_exactly_one_when_logprobs_agree(n, t, seed, level, mode):
     gen = torch.Generator().manual_seed(seed)
     lp = torch.randn(n, t, generator=gen)
@@ -87,8 +92,9 @@ def test_rejection_mask_levels():
 def test_rejection_token_veto():
     # seq 0 has a token with ratio 1e-5 < veto 1e-4 -> whole sequence dropped despite geometric ok.
     old = T([[math.log(1e-5), math.log(1e5)], [0.0, 0.0]])
-    keep, _ = rejection_mask(old, torch.zeros(2, 2), torch.ones(2, 2), level="geometric",
-                             high=2.0, token_veto=1e-4)
+    keep, _ = rejection_mask(
+        old, torch.zeros(2, 2), torch.ones(2, 2), level="geometric", high=2.0, token_veto=1e-4
+    )
     torch.testing.assert_close(keep, T([[0.0, 0.0], [1.0, 1.0]]))
 
 

@@ -29,7 +29,9 @@ def test_clamps():
     # x = -30: k3 exponent clamped to 20 -> e^20 - 20 - 1, then output clamp 10.
     lp, ref = T([[-30.0]]), T([[0.0]])
     assert kl_penalty(lp, ref, "k3").item() == 10.0
-    assert kl_penalty(lp, ref, "k3", clamp=None).item() == pytest.approx(math.exp(20) - 21, rel=1e-5)
+    assert kl_penalty(lp, ref, "k3", clamp=None).item() == pytest.approx(
+        math.exp(20) - 21, rel=1e-5
+    )
     assert kl_penalty(lp, ref, "k1").item() == -10.0
     assert kl_penalty(lp, ref, "k1", clamp=None).item() == -30.0
 

@@ -52,7 +52,9 @@ def test_gradients_match_reference():
     tokens = torch.randint(0, 9, (2, 4), generator=gen)
     a = base.clone().requires_grad_(True)
     b = base.clone().requires_grad_(True)
-    (selected_logprobs(a, tokens, chunk_size=3) + entropy_from_logits(a, chunk_size=5)).sum().backward()
+    (
+        selected_logprobs(a, tokens, chunk_size=3) + entropy_from_logits(a, chunk_size=5)
+    ).sum().backward()
     chosen, ent = _ref(b, tokens)
     (chosen + ent).sum().backward()
     torch.testing.assert_close(a.grad, b.grad)

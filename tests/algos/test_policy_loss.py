@@ -68,8 +68,13 @@ def test_ppo_log_ratio_clamp():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 6), st.integers(0, 2**31 - 1),
-       st.floats(0.01, 0.5), st.floats(0.01, 0.5))
+@given(
+    st.integers(1, 4),
+    st.integers(1, 6),
+    st.integers(0, 2**31 - 1),
+    st.floats(0.01, 0.5),
+    st.floats(0.01, 0.5),
+)
 def test_ppo_clip_equals_minus_mean_adv_at_ratio_one(n, t, seed, lo, hi):
     gen = torch.Generator().manual_seed(seed)
     lp = torch.randn(n, t, generator=gen)
@@ -139,8 +144,7 @@ def test_reinforce_minirl_masking_and_is_weights():
     lp, old = _lp([[1.5, 0.5, 1.1]])
     adv = T([[1.0, -1.0, 1.0]])
     w = T([[2.0, 2.0, 0.5]])
-    loss, met = reinforce(lp, old, adv, torch.ones(1, 3), clip_low=0.2, clip_high=0.2,
-                          is_weights=w)
+    loss, met = reinforce(lp, old, adv, torch.ones(1, 3), clip_low=0.2, clip_high=0.2, is_weights=w)
     torch.testing.assert_close(loss, T([[0.0, 0.0, -0.55]]))
     assert met["clipfrac"].item() == pytest.approx(2 / 3)
     # no clip given -> plain -A r
@@ -185,14 +189,23 @@ def test_is_weights_multiply_and_detach():
 
 
 def test_registry_metrics_keys_and_kwargs():
-    keys = {"clipfrac_low", "clipfrac_high", "clipfrac_dual", "clipfrac", "ppo_kl", "approx_kl",
-            "ratio_mean", "ratio_max"}
+    keys = {
+        "clipfrac_low",
+        "clipfrac_high",
+        "clipfrac_dual",
+        "clipfrac",
+        "ppo_kl",
+        "approx_kl",
+        "ratio_mean",
+        "ratio_max",
+    }
     lp = torch.randn(2, 3)
     settings_ = {"clip_low": 0.2, "clip_high": 0.28, "dual_clip": 3.0, "tau": 0.5, "agg": "x"}
     assert set(POLICY_LOSSES) == set(LOSS_KWARGS)
     for name, fn in POLICY_LOSSES.items():
-        loss, met = fn(lp, lp + 0.1, torch.randn(2, 3), torch.ones(2, 3),
-                       **loss_kwargs(name, settings_))
+        loss, met = fn(
+            lp, lp + 0.1, torch.randn(2, 3), torch.ones(2, 3), **loss_kwargs(name, settings_)
+        )
         assert loss.shape == (2, 3) and set(met) == keys
         assert all(v.dim() == 0 and not v.requires_grad for v in met.values())
     # approx_kl is k3 of the log-ratio -0.1: e^-0.1 - 1 + 0.1

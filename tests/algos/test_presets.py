@@ -11,10 +11,26 @@ from reasonrl.algos.policy_loss import POLICY_LOSSES
 from reasonrl.algos.presets import PRESET_DEFAULTS, PRESET_PAPERS, PRESETS
 
 FIELDS = {
-    "advantage", "std_scope", "std_unbiased", "adv_eps", "loss", "clip_low", "clip_high",
-    "dual_clip", "agg", "agg_const", "kl_coef", "kl_estimator", "entropy_coef",
-    "dynamic_sampling", "overlong_buffer", "overlong_factor", "overlong_filter", "is_level",
-    "is_mode", "is_high",
+    "advantage",
+    "std_scope",
+    "std_unbiased",
+    "adv_eps",
+    "loss",
+    "clip_low",
+    "clip_high",
+    "dual_clip",
+    "agg",
+    "agg_const",
+    "kl_coef",
+    "kl_estimator",
+    "entropy_coef",
+    "dynamic_sampling",
+    "overlong_buffer",
+    "overlong_factor",
+    "overlong_filter",
+    "is_level",
+    "is_mode",
+    "is_high",
 }
 
 
@@ -37,14 +53,40 @@ def test_names_fields_and_papers():
         # DeepSeekMath GRPO: beta 0.04, 1/|o_i| sequence mean, eps 0.2
         ("grpo", {"kl_coef": 0.04, "agg": "seq_mean_token_mean", "clip_high": 0.2}),
         ("dr_grpo", {"std_scope": "none", "agg": "seq_mean_token_sum_norm", "kl_coef": 0.0}),
-        ("dapo", {"clip_low": 0.2, "clip_high": 0.28, "agg": "token_mean",
-                  "dynamic_sampling": True, "overlong_buffer": 4096}),
-        ("gspo", {"loss": "gspo", "clip_low": 3e-4, "clip_high": 4e-4,
-                  "agg": "seq_mean_token_mean"}),
-        ("lite_ppo", {"advantage": "lite_ppo", "std_scope": "batch", "agg": "token_mean",
-                      "clip_high": 0.2, "dynamic_sampling": False}),
-        ("grpo_tcr", {"clip_high": 0.28, "dual_clip": 10.0, "agg": "token_mean",
-                      "kl_coef": 0.0, "dynamic_sampling": False}),
+        (
+            "dapo",
+            {
+                "clip_low": 0.2,
+                "clip_high": 0.28,
+                "agg": "token_mean",
+                "dynamic_sampling": True,
+                "overlong_buffer": 4096,
+            },
+        ),
+        (
+            "gspo",
+            {"loss": "gspo", "clip_low": 3e-4, "clip_high": 4e-4, "agg": "seq_mean_token_mean"},
+        ),
+        (
+            "lite_ppo",
+            {
+                "advantage": "lite_ppo",
+                "std_scope": "batch",
+                "agg": "token_mean",
+                "clip_high": 0.2,
+                "dynamic_sampling": False,
+            },
+        ),
+        (
+            "grpo_tcr",
+            {
+                "clip_high": 0.28,
+                "dual_clip": 10.0,
+                "agg": "token_mean",
+                "kl_coef": 0.0,
+                "dynamic_sampling": False,
+            },
+        ),
         ("minirl", {"loss": "reinforce", "is_level": "token", "agg": "seq_mean_token_sum_norm"}),
     ],
 )

@@ -55,10 +55,12 @@ def test_weighted_whiten_biased_and_shift():
 
 def test_gae_hand_values():
     # gamma 1, lam 0.5, rewards [0, 1], values [0.5, 0.8]:
-    # delta_1 = 1 + 0 - 0.8 = 0.2, A_1 = 0.2; delta_0 = 0 + 0.8 - 0.5 = 0.3, A_0 = 0.3 + 0.5*0.2 = 0.4
+    # delta_1 = 1 + 0 - 0.8 = 0.2, A_1 = 0.2;
+    # delta_0 = 0 + 0.8 - 0.5 = 0.3, A_0 = 0.3 + 0.5 * 0.2 = 0.4
     # returns = A + V = [0.9, 1.0].
-    adv, ret = gae_advantages(T([[0.0, 1.0]]), T([[0.5, 0.8]]), T([[1, 1]]), gamma=1.0, lam=0.5,
-                              whiten=False)
+    adv, ret = gae_advantages(
+        T([[0.0, 1.0]]), T([[0.5, 0.8]]), T([[1, 1]]), gamma=1.0, lam=0.5, whiten=False
+    )
     torch.testing.assert_close(adv, T([[0.4, 0.2]]))
     torch.testing.assert_close(ret, T([[0.9, 1.0]]))
 
@@ -77,8 +79,9 @@ def test_gae_skips_tool_tokens():
     # token 1 is tool output (mask 0, its value 9 and reward 7 ignored): for token 0 the next
     # state is token 2. gamma 1, lam 1: A_2 = 1 - 0.5 = 0.5; A_0 = 0 + V_2 - V_0 + A_2... i.e.
     # delta_0 = 0 + 0.5 - 0.2 = 0.3, A_0 = 0.3 + 0.5 = 0.8.
-    adv, ret = gae_advantages(T([[0.0, 7.0, 1.0]]), T([[0.2, 9.0, 0.5]]), T([[1, 0, 1]]),
-                              gamma=1.0, lam=1.0, whiten=False)
+    adv, ret = gae_advantages(
+        T([[0.0, 7.0, 1.0]]), T([[0.2, 9.0, 0.5]]), T([[1, 0, 1]]), gamma=1.0, lam=1.0, whiten=False
+    )
     torch.testing.assert_close(adv, T([[0.8, 0.0, 0.5]]))
     torch.testing.assert_close(ret, T([[1.0, 0.0, 1.0]]))
 

@@ -46,7 +46,7 @@ def test_pass_at_k_monotone_and_k1_is_c_over_n(nc):
     n, c = nc
     assert pass_at_k(n, c, 1) == pytest.approx(c / n, abs=1e-12)
     vals = [pass_at_k(n, c, k) for k in range(1, n + 1)]
-    assert all(b >= a - 1e-12 for a, b in zip(vals, vals[1:]))
+    assert all(b >= a - 1e-12 for a, b in itertools.pairwise(vals))
     assert all(0.0 <= v <= 1.0 for v in vals)
 
 
