@@ -1,0 +1,1 @@
+"""Task generators and their verifiers (synthetic reasoning DAGs, ...). Kept import-light."""

@@ -1,0 +1,215 @@
+"""Parse a solution trace back into a graph: quantity name -> (variable, parents, value).
+
+Follows the process-verification parser of arXiv 2512.07783 §3 (upstream
+`solution_dependency_graph.py`): every "Define <name> as <V>; ..." sentence is a node; its parents
+are the quantities whose variables appear on the right-hand side of its steps (resolved through
+intermediate letters); its value is the last number it evaluates to. We also check each step's
+arithmetic (numbers substituted for letters must be those letters' values and the numeric
+expression must equal the result), so a node reached by wrong arithmetic is marked inconsistent.
+The parser never raises: garbage, truncated or repeated definitions give a partial graph.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+_DEFINE = re.compile(r"Define\s+([^;.<>]{1,300}?)\s+as\s+([A-Za-z])\s*;")
+_ANSWER = re.compile(r"Answer\s*:\s*(-?\d+(?:\.\d+)?)")
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_LETTER = re.compile(r"(?<![A-Za-z0-9])[A-Za-z](?![A-Za-z0-9])")
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+_TOKEN = re.compile(r"\d+(?:\.\d+)?|[A-Za-z]+|[+\-*/()]|\S")
+_MAX_CHARS = 200_000  # longer texts are cut (a policy can emit anything)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNode:
+    """One defined quantity: its variable, parent quantity names and value.
+
+    value: the last number the definition evaluates to (None when there is none or it is not a
+    number). value_text: that last right-hand side as written (e.g. "x + 3" in reverse mode).
+    consistent: every step's substituted numbers and arithmetic check out.
+    """
+
+    var: str
+    parents: frozenset[str]
+    value: float | None
+    value_text: str = ""
+    consistent: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTrace:
+    """Graph parsed from a trace. answer: the text after the last "Answer:" (None if absent)."""
+
+    nodes: dict[str, ParsedNode] = field(default_factory=dict)
+    answer: str | None = None
+    n_defines: int = 0
+    n_repeated: int = 0
+
+
+def _number(text: str) -> float | None:
+    text = text.strip().rstrip(".").strip()
+    return float(text) if _NUMBER.match(text) else None
+
+
+def _safe_eval(tokens: list[str]) -> float | None:
+    """Evaluate a flat +,-,* expression of numbers left to right with * first; None if malformed."""
+    if not tokens or len(tokens) % 2 == 0 or len(tokens) > 99:
+        return None
+    terms: list[float] = []
+    sign = 1.0
+    current = _number(tokens[0])
+    if current is None:
+        return None
+    for op, tok in zip(tokens[1::2], tokens[2::2]):
+        val = _number(tok)
+        if val is None or op not in "+-*":
+            return None
+        if op == "*":
+            current *= val
+        else:
+            terms.append(sign * current)
+            sign, current = (1.0 if op == "+" else -1.0), val
+    terms.append(sign * current)
+    return sum(terms)
+
+
+@dataclass
+class _Binding:
+    names: frozenset[str]
+    value: float | None
+
+
+def _check_substitution(sym: str, num: str, env: dict[str, _Binding]) -> bool:
+    """Symbols "a + 2" vs numbers "3 + 2": same shape, each letter replaced by its value."""
+    s_toks, n_toks = _TOKEN.findall(sym), _TOKEN.findall(num)
+    for tok in s_toks:
+        bound = env.get(tok) if len(tok) == 1 and tok.isalpha() else None
+        if bound is not None and bound.value is None:
+            return True  # symbolic values (reverse mode) are not checked numerically
+    if len(s_toks) != len(n_toks):
+        return False
+    for s_tok, n_tok in zip(s_toks, n_toks):
+        if len(s_tok) == 1 and s_tok.isalpha():
+            bound = env.get(s_tok)
+            if bound is None:
+                continue  # an undefined letter is a dependency error, counted there
+            n_val = _number(n_tok)
+            if n_val is None or abs(bound.value - n_val) > 1e-6:  # type: ignore[operator]
+                return False
+        elif s_tok != n_tok:
+            return False
+    return True
+
+
+def _step_consistent(parts: list[str], value: float | None, env: dict[str, _Binding]) -> bool:
+    """ "V = a + b = 3 + 4 = 7": letters substituted by their values, and 3 + 4 really is 7."""
+    if len(parts) < 3:
+        return True
+    has_letters = _LETTER.search(parts[1]) is not None
+    if has_letters and not _check_substitution(parts[1], parts[2], env):
+        return False
+    if has_letters and len(parts) == 3:
+        return True  # alias "V = a = 3": the substitution is the whole claim
+    if value is None:
+        return not _is_numeric_expr(parts[-2])  # symbolic (reverse mode) values are not checked
+    got = _safe_eval(_TOKEN.findall(parts[-2]))
+    return got is not None and abs(got - value) < 1e-6
+
+
+def _is_numeric_expr(text: str) -> bool:
+    return _LETTER.search(text) is None
+
+
+def _parse_steps(body: str, env: dict[str, _Binding]) -> tuple[set[str], str, bool, str | None]:
+    """Parents, last right-hand side, consistency and final left-hand letter of one Define body."""
+    parents: set[str] = set()
+    last_rhs, consistent, last_lhs = "", True, None
+    for raw in body.split(";"):
+        step = raw.strip()
+        if step.startswith("so "):
+            step = step[3:]
+        parts = [p.strip() for p in step.split("=")]
+        if len(parts) < 2 or not _LETTER.fullmatch(parts[0]):
+            continue
+        deps: set[str] = set()
+        for letter in _LETTER.findall(parts[1]):
+            bound = env.get(letter)
+            deps |= set(bound.names) if bound is not None else {f"?{letter}"}
+        parents |= deps
+        last_rhs = parts[-1]
+        value = _number(last_rhs)
+        consistent &= _step_consistent(parts, value, env)
+        env[parts[0]] = _Binding(frozenset(deps), value)
+        last_lhs = parts[0]
+    return parents, last_rhs, consistent, last_lhs
+
+
+def _solution_region(text: str) -> str:
+    """The trace part of a completion: before "</solution>" (after "<solution>" if present)."""
+    start = text.rfind("<solution>")
+    if start >= 0:
+        text = text[start + len("<solution>") :]
+    end = text.find("</solution>")
+    return text if end < 0 else text[:end]
+
+
+def parse_trace(text: str) -> ParsedTrace:
+    """Parse a (possibly garbage or truncated) trace into a ParsedTrace; never raises.
+
+    Reference: arXiv 2512.07783 (process verification of generated solutions).
+
+    Args:
+        text: a gold trace, a completion (" {trace} </solution> <answer> ..."), or any string.
+    Returns: ParsedTrace with nodes keyed by quantity name (whitespace-normalised); a repeated
+        definition replaces the earlier one.
+    """
+    try:
+        return _parse(_solution_region(str(text)[:_MAX_CHARS]))
+    except Exception:  # a policy's text must never crash the reward
+        return ParsedTrace()
+
+
+def _parse(text: str) -> ParsedTrace:
+    env: dict[str, _Binding] = {}
+    nodes: dict[str, ParsedNode] = {}
+    matches = list(_DEFINE.finditer(text))
+    repeated = 0
+    for i, m in enumerate(matches):
+        name = " ".join(m.group(1).split())
+        var = m.group(2)
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        body = text[m.end() : end]
+        cut = body.find("Answer")
+        body = body[:cut] if cut >= 0 else body
+        body = body.strip().rstrip(".")
+        # Steps must not see this node's own (new) letter as its older binding.
+        env.pop(var, None)
+        parents, rhs, consistent, last_lhs = _parse_steps(body, env)
+        node = ParsedNode(var, frozenset(parents), _number(rhs), rhs, consistent)
+        repeated += name in nodes
+        nodes[name] = node
+        binding = _Binding(frozenset({name}), node.value)
+        env[var] = binding
+        if last_lhs is not None:
+            env[last_lhs] = binding
+    answers = _ANSWER.findall(text)
+    return ParsedTrace(nodes, answers[-1] if answers else None, len(matches), repeated)
+
+
+def extract_answer_tag(text: str) -> str | None:
+    """Text inside the last complete "<answer> ... </answer>" pair, stripped (None if none)."""
+    try:
+        found = _ANSWER_TAG.findall(str(text)[:_MAX_CHARS])
+    except Exception:
+        return None
+    return found[-1].strip() if found else None
+
+
+@lru_cache(maxsize=65536)
+def parse_gold(trace: str) -> ParsedTrace:
+    """parse_trace with a cache, for gold traces that are scored many times."""
+    return parse_trace(trace)

@@ -1,0 +1,116 @@
+"""Word-level tokenizer for the synthetic task, saved as a `transformers` tokenizer directory.
+
+Design: a WordPiece model whose vocabulary is every word the generator can emit (all contexts,
+statement/question/trace grammar), punctuation as separate tokens, the 52 variable letters, the
+numbers 0..999 as single tokens and continuation digits "##0".."##9", so any longer number is
+"123" + "##4" and nothing the generator emits becomes <unk>. The pre-tokenizer splits on
+whitespace and isolates . , ; : ?; the decoder puts one space between tokens, glues "##" pieces,
+and drops the space before . , ; : ? so decode(encode(text)) == text for canonical text (single
+spaces, no space before punctuation), e.g. "v; so v = 3 + 4 = 7. Answer: 7.".
+
+No special token is added automatically: callers append `eos_token_id` to completions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reasonrl.tasks.synth.vocab import GRAMMAR_WORDS, PUNCTUATION, VARIABLE_NAMES, context_words
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+MARKERS = ("<question>", "</question>", "<solution>", "</solution>", "<answer>", "</answer>")
+SPECIALS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
+_ATTACH_LEFT = (".", ",", ";", ":", "?")
+MAX_NUMBER_TOKEN = 999
+_MODULE = "tokenization_reasonrl_synth"
+_MODULE_SOURCE = '''"""reasonrl synth tokenizer: plain fast tokenizer, tokenizer.json as is."""
+
+from transformers import PreTrainedTokenizerFast
+
+
+class SynthTokenizer(PreTrainedTokenizerFast):
+    pass
+'''
+
+
+def synth_vocab() -> list[str]:
+    """Ordered vocabulary: specials, markers, punctuation, letters, numbers, digit pieces, words."""
+    ordered = [SPECIALS[k] for k in ("pad_token", "bos_token", "eos_token", "unk_token")]
+    ordered += list(MARKERS) + list(PUNCTUATION) + list(VARIABLE_NAMES)
+    ordered += [str(i) for i in range(MAX_NUMBER_TOKEN + 1)] + [f"##{d}" for d in range(10)]
+    seen = set(ordered)
+    for word in sorted({*GRAMMAR_WORDS, *context_words()}):
+        if word not in seen:
+            ordered.append(word)
+            seen.add(word)
+    return ordered
+
+
+def build_synth_tokenizer() -> PreTrainedTokenizerFast:
+    """The task tokenizer as a transformers fast tokenizer (clean_up_tokenization_spaces=False).
+
+    Returns: PreTrainedTokenizerFast with pad/bos/eos/unk and the six question/solution/answer
+        markers as special tokens; vocab size len(synth_vocab()).
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(synth_vocab())}
+    tok = Tokenizer(
+        models.WordPiece(vocab, unk_token=SPECIALS["unk_token"], max_input_chars_per_word=64)
+    )
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Split(Regex(r"[.,;:?]"), behavior="isolated"),
+        ]
+    )
+    tok.decoder = decoders.Sequence(
+        [decoders.WordPiece(prefix="##", cleanup=False)]
+        + [decoders.Replace(f" {p}", p) for p in _ATTACH_LEFT]
+    )
+    tok.add_special_tokens([*SPECIALS.values(), *MARKERS])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        clean_up_tokenization_spaces=False,
+        additional_special_tokens=list(MARKERS),
+        model_max_length=4096,
+        **SPECIALS,
+    )
+    return fast
+
+
+def save_synth_tokenizer(out_dir: str | Path) -> Path:
+    """Build and save the tokenizer to `out_dir` (reloadable with AutoTokenizer.from_pretrained).
+
+    transformers 5 replaces the saved class of some model types (Qwen2 among them, see
+    MODELS_WITH_INCORRECT_HUB_TOKENIZER_CLASS) by the model type's own tokenizer, which for Qwen2
+    rebuilds a byte-level BPE from our vocabulary and gives different ids. An `auto_map` entry in
+    tokenizer_config.json takes AutoTokenizer off that path, and with no remote code allowed it
+    falls back to `tokenizer_class` = PreTrainedTokenizerFast, which loads tokenizer.json as is;
+    with trust_remote_code=True it loads the two-line subclass written beside it (same behaviour).
+    tests/tasks/test_synth_tokenizer.py checks this with a Qwen2 config.json beside the files.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    build_synth_tokenizer().save_pretrained(str(out))
+    config_path = out / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config["auto_map"] = {"AutoTokenizer": [None, f"{_MODULE}.SynthTokenizer"]}
+    config["clean_up_tokenization_spaces"] = False
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    # Target of auto_map when a caller passes trust_remote_code=True: the plain fast tokenizer.
+    (out / f"{_MODULE}.py").write_text(_MODULE_SOURCE, encoding="utf-8")
+    return out
+
+
+def load_synth_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
+    """Reload a saved tokenizer directory with plain AutoTokenizer (what users and tools do)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path))
