@@ -1,0 +1,1 @@
+"""Static HTML run reports (`reasonrl report RUN_DIR`); matplotlib is imported lazily."""
