@@ -194,3 +194,29 @@ def test_real_presets_are_valid(tmp_path: Path) -> None:
         assert load_config(path, scaled).algo.preset == name
         if scaled:
             assert "algo.preset=" in error_of(path)
+
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+def test_required_recipes_exist() -> None:
+    names = {p.stem for p in RECIPES}
+    assert {"quickstart", "grpo", "dr_grpo", "dapo", "gspo", "lite_ppo"} <= names
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_recipe_loads_and_has_header(path: Path) -> None:
+    header = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    text = "\n".join(header)
+    assert header[0].strip("# ")  # the one-line purpose `reasonrl recipes` prints
+    for field in ("# Hardware:", "# Launch:", "# Paper:"):
+        assert field in text, f"{path.name} header lacks {field}"
+    assert "arXiv" in text and f"recipes/{path.name}" in text
+    cfg = load_config(path)
+    assert cfg.trainer.run_name == path.stem
+    if cfg.algo.preset:
+        assert f"preset: {cfg.algo.preset}" in path.read_text()
