@@ -100,10 +100,10 @@ class DataConfig(ConfigModel):
     """`synth`: generated DAG arithmetic problems; `jsonl`: prompts/answers read from files."""
     ops: tuple[Annotated[int, Strict(), Field(ge=1, le=30)], ...] = Field((3, 4, 5), min_length=1)
     """Operation counts (difficulty) of the synthetic RL problems, each 1..30."""
-    contexts: tuple[str, ...] = Field(("zoo",), min_length=1)
-    """Synthetic story contexts (templates) to draw problems from."""
-    modes: tuple[str, ...] = Field(("forward",), min_length=1)
-    """Synthetic problem modes."""
+    contexts: tuple[Literal["zoo", "school", "movie"], ...] = Field(("zoo",), min_length=1)
+    """Synthetic story contexts (templates), cycled round-robin."""
+    modes: tuple[Literal["forward", "reverse"], ...] = Field(("forward",), min_length=1)
+    """Synthetic problem modes: forward (constants first) or reverse (question first)."""
     seed: Int = 0
     """Seed of the problem generator / shuffling."""
     train_file: str | None = None
@@ -199,6 +199,8 @@ class AlgoConfig(ConfigModel):
     """PPO ratio denominator: recompute with the trainer, or reuse the sampler's log-probs."""
     tau: Float = Field(0.1, gt=0)
     """Kimi OMD regulariser strength."""
+    passk_k: PosInt = 4
+    """k of the pass@k advantage (advantage=passk; arXiv 2508.10751); must be <= rollout.n."""
 
     @field_validator("is_level", mode="before")
     @classmethod
@@ -326,6 +328,10 @@ class RLConfig(ConfigModel):
             raise ValueError(
                 f"algo.overlong_buffer={buf} must be smaller than "
                 f"rollout.max_new_tokens={self.rollout.max_new_tokens}{hint}"
+            )
+        if self.algo.advantage == "passk" and self.algo.passk_k > self.rollout.n:
+            raise ValueError(
+                f"algo.passk_k={self.algo.passk_k} must be <= rollout.n={self.rollout.n}"
             )
         if self.reward.kind.startswith("synth_") and self.data.task != "synth":
             raise ValueError(f"reward.kind={self.reward.kind} needs data.task=synth")

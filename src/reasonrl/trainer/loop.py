@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
-from reasonrl.algos.advantages import ADVANTAGES
+from reasonrl.algos.advantages import ADVANTAGES, advantage_kwargs
 from reasonrl.config import RLConfig
 from reasonrl.rollout.base import RolloutEngine, SamplingParams
 from reasonrl.trainer.batching import collate
 from reasonrl.trainer.policy import autocast, response_logprobs
-from reasonrl.trainer.rollouts import Groups, advantage_kwargs, sample_groups
+from reasonrl.trainer.rollouts import Groups, sample_groups
 from reasonrl.trainer.timing import Timer
 from reasonrl.trainer.update import policy_update
 
@@ -62,7 +62,7 @@ def train_step(state: TrainState) -> dict[str, float]:
             state, sampling_params(cfg, state.step), timer
         )  # B prompts x G
     adv_fn = ADVANTAGES[algo.advantage]
-    advantages = adv_fn(groups.scores, **advantage_kwargs(algo))  # (B, G)
+    advantages = adv_fn(groups.scores, **advantage_kwargs(algo.advantage, dict(algo)))  # (B, G)
     batch = collate(
         groups.flat_prompt_ids(),
         groups.flat_completions(),

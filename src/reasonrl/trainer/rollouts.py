@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from reasonrl.algos.shaping import overlong_penalty
-from reasonrl.config import AlgoConfig
 from reasonrl.rewards.api import call_reward
 from reasonrl.rollout.base import SamplingParams
-from reasonrl.types import Completion, RewardResult, Sample
+from reasonrl.types import Completion, RewardResult, Rollout, Sample
 
 if TYPE_CHECKING:
     from reasonrl.trainer.loop import TrainState
@@ -56,6 +55,15 @@ class Groups:
     def flat_completions(self) -> list[Completion]:
         return [c for group in self.completions for c in group]
 
+    def rollouts(self) -> list[Rollout]:
+        return [
+            Rollout(sample=s, prompt_ids=tuple(ids), completion=c, reward=r, group=b)
+            for b, (s, ids, comps, rews) in enumerate(
+                zip(self.samples, self.prompt_ids, self.completions, self.rewards, strict=True)
+            )
+            for c, r in zip(comps, rews, strict=True)
+        ]
+
     def not_truncated(self) -> torch.Tensor:
         return torch.tensor([0.0 if c.truncated else 1.0 for c in self.flat_completions()])
 
@@ -79,17 +87,6 @@ class Groups:
             if values:
                 out[f"reward/{key}"] = sum(values) / len(values)
         return out
-
-
-def advantage_kwargs(algo: AlgoConfig) -> dict[str, Any]:
-    """The keyword arguments of the configured advantage estimator."""
-    if algo.advantage == "grpo":
-        return {"std_scope": algo.std_scope, "std_unbiased": algo.std_unbiased, "eps": algo.adv_eps}
-    if algo.advantage == "lite_ppo":
-        return {"std_unbiased": algo.std_unbiased, "eps": algo.adv_eps}
-    if algo.advantage == "passk":
-        return {"k": algo.passk_k}
-    return {}
 
 
 def _score(

@@ -9,6 +9,7 @@ import copy
 import math
 import random
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,15 @@ def train(
     run_dir = cfg.run_dir
     state = build_state(cfg, reward_fn=reward_fn)
     _resume_or_start(state, run_dir, resume)
+    resumed_at = state.step if state.step > 0 else None
     save_resolved(cfg, run_dir)
     t = cfg.trainer
     start = time.monotonic()
     with (
-        MetricsLogger(run_dir) as metrics_log,
-        SampleLogger(run_dir) as sample_log,
+        MetricsLogger(
+            run_dir, console=not progress, log_every=t.log_every, resume_step=resumed_at
+        ) as metrics_log,
+        closing(SampleLogger(run_dir, resume_step=resumed_at)) as sample_log,
         StepProgress(t.steps, initial=state.step, enabled=progress) as bar,
     ):
         while state.step < t.steps:
@@ -139,7 +143,7 @@ def train(
             metrics_log.log(state.step, metrics)
             bar.update(state.step, metrics)
             if state.step % t.sample_every == 0:
-                sample_log.log(state.step, state.history["last_groups"])
+                sample_log.log(state.step, state.history["last_groups"].rollouts())
             out_of_time = t.time_budget_s is not None and time.monotonic() - start > t.time_budget_s
             if state.step % t.save_every == 0 or state.step == t.steps or out_of_time:
                 _save(state, run_dir)

@@ -11,7 +11,7 @@ import torch
 from reasonrl.algos.aggregate import aggregate, global_normalizer
 from reasonrl.algos.correction import rollout_is_weights
 from reasonrl.algos.kl import kl_penalty
-from reasonrl.algos.policy_loss import LOSS_KWARGS, POLICY_LOSSES
+from reasonrl.algos.policy_loss import POLICY_LOSSES, loss_kwargs
 from reasonrl.config import AlgoConfig, RLConfig
 from reasonrl.trainer.batching import trim
 from reasonrl.trainer.policy import autocast, response_logprobs
@@ -60,7 +60,7 @@ def _loss_matrix(
             level=algo.is_level, mode=algo.is_mode, high=algo.is_high,
         )  # fmt: skip
         metrics |= {f"is/{k}": v for k, v in is_metrics.items()}
-    kwargs = {name: getattr(algo, name) for name in LOSS_KWARGS[algo.loss]}
+    kwargs = loss_kwargs(algo.loss, dict(algo))
     loss_fn = POLICY_LOSSES[algo.loss]
     loss_mat, loss_metrics = loss_fn(
         logp, old, mb.advantages, mb.response_mask, is_weights=is_weights, **kwargs
@@ -104,7 +104,7 @@ def policy_update(
         loss.backward()
         metrics["actor/loss"] = loss.detach()
         for k, v in metrics.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
+            sums[k] = sums.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
     max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip is not None else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
     optimizer.step()
