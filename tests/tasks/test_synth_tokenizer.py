@@ -29,9 +29,21 @@ def _texts(n: int = 150) -> list[str]:
     rng = random.Random(77)
     out = []
     for i in range(n):
-        p = generate_problem(2 + i % 19, rng=rng, context=("zoo", "school", "movie")[i % 3])
+        context, mode = ("zoo", "school", "movie")[i % 3], ("forward", "reverse")[i % 2]
+        p = generate_problem(2 + i % 19, rng=rng, context=context, mode=mode)
         out.append(training_text(p))
     return out
+
+
+def test_vocab_ids_are_stable() -> None:
+    # Checkpoints depend on these ids: the first 1313 tokens are frozen (sha256 of the list as of
+    # the first release); new words may only be appended (vocab.APPENDED_WORDS).
+    import hashlib
+
+    vocab = synth_vocab()
+    assert hashlib.sha256("\n".join(vocab[:1313]).encode()).hexdigest()[:16] == "a452c9d31b6529f2"
+    assert vocab[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
+    assert len(vocab) == 1315
 
 
 def test_vocab_is_unique_and_complete(tok) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +75,8 @@ def test_numbers_and_punctuation(tok) -> None:  # type: ignore[no-untyped-def]
     # 0..999 are single tokens; larger numbers use "##d" continuation pieces and decode back.
     assert len(tok.encode("7")) == len(tok.encode("999")) == 1
     assert tok.convert_ids_to_tokens(tok.encode("1234")) == ["123", "##4"]
-    for text in ["v; so v = a + b = 3 + 4 = 7.", "Answer: 1234.", "x - 1 = 0, so x = 1?"]:
+    for text in ["v; so v = a + b = 3 + 4 = 7.", "Answer: 1234.", "x - 1 = 0, so x = 1?",
+                 "so b = 2 * o = 2 * (2 - x) = 4 - 2 * x."]:  # fmt: skip
         assert tok.decode(tok.encode(text)) == text
     assert tok.convert_ids_to_tokens(tok.encode("v; so")) == ["v", ";", "so"]
 

@@ -33,6 +33,7 @@ from reasonrl.tasks.synth.graph import (
     DIFF,
     SUM,
     TOTAL,
+    UNKNOWN,
     GoldNode,
     count_ops,
     evaluate,
@@ -427,4 +428,9 @@ def check_problem(problem: SynthProblem) -> None:
         assert values[node.name] == node.value, node
         assert node.value >= 0, node
     assert count_ops(problem.nodes) == problem.op
-    assert problem.nodes[-1].value == problem.answer or problem.mode == "reverse"
+    if problem.mode == "reverse":
+        unknowns = [n for n in problem.nodes if n.kind == UNKNOWN]
+        assert len(unknowns) == 1 and unknowns[0].value == problem.answer >= 1
+        assert f"is {problem.nodes[-1].value}, how many" in problem.question
+    else:
+        assert problem.nodes[-1].value == problem.answer

@@ -21,6 +21,7 @@ _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _LETTER = re.compile(r"(?<![A-Za-z0-9])[A-Za-z](?![A-Za-z0-9])")
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[A-Za-z]+|[+\-*/()]|\S")
+_SENTENCE_END = re.compile(r"\.(?!\d)")
 _MAX_CHARS = 200_000  # longer texts are cut (a policy can emit anything)
 
 
@@ -29,8 +30,9 @@ class ParsedNode:
     """One defined quantity: its variable, parent quantity names and value.
 
     value: the last number the definition evaluates to (None when there is none or it is not a
-    number). value_text: that last right-hand side as written (e.g. "x + 3" in reverse mode).
-    consistent: every step's substituted numbers and arithmetic check out.
+    number). value_text: that last right-hand side as written (e.g. "x + 3" in reverse mode);
+    form: it as a linear form (a, b) = a * x + b, or None. consistent: every step's substituted
+    numbers and arithmetic (or linear algebra) check out.
     """
 
     var: str
@@ -38,6 +40,7 @@ class ParsedNode:
     value: float | None
     value_text: str = ""
     consistent: bool = True
+    form: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,26 +58,72 @@ def _number(text: str) -> float | None:
     return float(text) if _NUMBER.match(text) else None
 
 
-def _safe_eval(tokens: list[str]) -> float | None:
-    """Evaluate a flat +,-,* expression of numbers left to right with * first; None if malformed."""
-    if not tokens or len(tokens) % 2 == 0 or len(tokens) > 99:
+Linear = tuple[float, float]  # a * x + b
+
+
+def linear_eval(text: str) -> Linear | None:
+    """Value of an expression of numbers, x, + - * and brackets as (a, b) = a * x + b.
+
+    None if malformed, non-linear (x * x) or containing any other letter. Plain numbers give
+    (0, value), so this checks forward arithmetic ("3 + 4") and reverse algebra ("2 * (x + 3)").
+    """
+    tokens = _TOKEN.findall(text)
+    if not tokens or len(tokens) > 200:
         return None
-    terms: list[float] = []
-    sign = 1.0
-    current = _number(tokens[0])
-    if current is None:
-        return None
-    for op, tok in zip(tokens[1::2], tokens[2::2]):
-        val = _number(tok)
-        if val is None or op not in "+-*":
+    pos = 0
+
+    def expr() -> Linear | None:
+        nonlocal pos
+        acc = term()
+        while acc is not None and pos < len(tokens) and tokens[pos] in "+-":
+            sign = 1.0 if tokens[pos] == "+" else -1.0
+            pos += 1
+            rhs = term()
+            if rhs is None:
+                return None
+            acc = (acc[0] + sign * rhs[0], acc[1] + sign * rhs[1])
+        return acc
+
+    def term() -> Linear | None:
+        nonlocal pos
+        acc = atom()
+        while acc is not None and pos < len(tokens) and tokens[pos] == "*":
+            pos += 1
+            rhs = atom()
+            if rhs is None or (acc[0] != 0 and rhs[0] != 0):
+                return None
+            acc = (acc[0] * rhs[1] + rhs[0] * acc[1], acc[1] * rhs[1])
+        return acc
+
+    def atom() -> Linear | None:
+        nonlocal pos
+        if pos >= len(tokens):
             return None
-        if op == "*":
-            current *= val
-        else:
-            terms.append(sign * current)
-            sign, current = (1.0 if op == "+" else -1.0), val
-    terms.append(sign * current)
-    return sum(terms)
+        tok = tokens[pos]
+        pos += 1
+        if tok == "(":
+            inner = expr()
+            if inner is None or pos >= len(tokens) or tokens[pos] != ")":
+                return None
+            pos += 1
+            return inner
+        if tok == "-":
+            inner = atom()
+            return None if inner is None else (-inner[0], -inner[1])
+        if tok == "x":
+            return (1.0, 0.0)
+        num = _number(tok)
+        return None if num is None else (0.0, num)
+
+    try:
+        out = expr()
+    except RecursionError:
+        return None
+    return out if pos == len(tokens) else None
+
+
+def _same_form(a: Linear | None, b: Linear | None) -> bool:
+    return a is not None and b is not None and abs(a[0] - b[0]) < 1e-6 and abs(a[1] - b[1]) < 1e-6
 
 
 @dataclass
@@ -114,14 +163,7 @@ def _step_consistent(parts: list[str], value: float | None, env: dict[str, _Bind
         return False
     if has_letters and len(parts) == 3:
         return True  # alias "V = a = 3": the substitution is the whole claim
-    if value is None:
-        return not _is_numeric_expr(parts[-2])  # symbolic (reverse mode) values are not checked
-    got = _safe_eval(_TOKEN.findall(parts[-2]))
-    return got is not None and abs(got - value) < 1e-6
-
-
-def _is_numeric_expr(text: str) -> bool:
-    return _LETTER.search(text) is None
+    return _same_form(linear_eval(parts[-2]), linear_eval(parts[-1]))
 
 
 def _parse_steps(body: str, env: dict[str, _Binding]) -> tuple[set[str], str, bool, str | None]:
@@ -183,13 +225,14 @@ def _parse(text: str) -> ParsedTrace:
         var = m.group(2)
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
         body = text[m.end() : end]
-        cut = body.find("Answer")
-        body = body[:cut] if cut >= 0 else body
-        body = body.strip().rstrip(".")
+        # A Define sentence ends at its first full stop (numbers have no decimal point here);
+        # what follows ("We know N = 1, so ..." in reverse mode, "Answer: 6.") is not a step.
+        stop = _SENTENCE_END.search(body)
+        body = body[: stop.start()] if stop else body
         # Steps must not see this node's own (new) letter as its older binding.
         env.pop(var, None)
         parents, rhs, consistent, last_lhs = _parse_steps(body, env)
-        node = ParsedNode(var, frozenset(parents), _number(rhs), rhs, consistent)
+        node = ParsedNode(var, frozenset(parents), _number(rhs), rhs, consistent, linear_eval(rhs))
         repeated += name in nodes
         nodes[name] = node
         binding = _Binding(frozenset({name}), node.value)

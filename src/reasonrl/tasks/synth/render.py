@@ -100,6 +100,8 @@ def node_steps(
     v = node.var
     syms = [var_of[p] for p in node.parents]
     texts = [text_of(p) for p in node.parents]
+    # Symbolic values (reverse mode, "x + 3") need brackets as a factor or a subtrahend.
+    wrapped = [f"({t})" if " " in t else t for t in texts]
     if node.kind == CONST:
         steps = [f"{v} = {result[-1]}"]
     elif node.kind == UNKNOWN:
@@ -109,9 +111,10 @@ def node_steps(
     elif node.kind in (CONST_PLUS, CONST_TIMES):
         op = "+" if node.kind == CONST_PLUS else "*"
         c = node.const
-        steps = [f"{v} = {c} {op} {syms[0]} = {c} {op} {texts[0]} = {result[-1]}"]
+        arg = wrapped[0] if op == "*" else texts[0]
+        steps = [f"{v} = {c} {op} {syms[0]} = {c} {op} {arg} = {result[-1]}"]
     elif node.kind == DIFF:
-        steps = [f"{v} = {syms[0]} - {syms[1]} = {texts[0]} - {texts[1]} = {result[-1]}"]
+        steps = [f"{v} = {syms[0]} - {syms[1]} = {texts[0]} - {wrapped[1]} = {result[-1]}"]
     elif node.kind in (SUM, TOTAL):
         steps = _sum_steps(v, syms, texts, result, node.aux_vars)
     else:

@@ -56,6 +56,8 @@ def answers_match(pred: str | None, gold: str | None) -> bool:
 def _same_value(pred: ParsedNode, gold: ParsedNode) -> bool:
     if not pred.consistent:
         return False
+    if gold.form is not None and pred.form is not None:  # numbers, or a * x + b in reverse mode
+        return abs(pred.form[0] - gold.form[0]) <= _TOL and abs(pred.form[1] - gold.form[1]) <= _TOL
     if gold.value is None or pred.value is None:
         return (
             gold.value is None

@@ -4,9 +4,10 @@ Design: a WordPiece model whose vocabulary is every word the generator can emit 
 statement/question/trace grammar), punctuation as separate tokens, the 52 variable letters, the
 numbers 0..999 as single tokens and continuation digits "##0".."##9", so any longer number is
 "123" + "##4" and nothing the generator emits becomes <unk>. The pre-tokenizer splits on
-whitespace and isolates . , ; : ?; the decoder puts one space between tokens, glues "##" pieces,
-and drops the space before . , ; : ? so decode(encode(text)) == text for canonical text (single
-spaces, no space before punctuation), e.g. "v; so v = 3 + 4 = 7. Answer: 7.".
+whitespace and isolates . , ; : ? ( ); the decoder puts one space between tokens, glues "##"
+pieces, drops the space before . , ; : ? ) and after (, so decode(encode(text)) == text for
+canonical text (single spaces, no space before punctuation), e.g. "v; so v = 3 + 4 = 7. Answer: 7."
+or "2 * (x + 3)". Token ids are append-only (vocab.APPENDED_WORDS) so saved checkpoints stay valid.
 
 No special token is added automatically: callers append `eos_token_id` to completions.
 """
@@ -17,14 +18,20 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reasonrl.tasks.synth.vocab import GRAMMAR_WORDS, PUNCTUATION, VARIABLE_NAMES, context_words
+from reasonrl.tasks.synth.vocab import (
+    APPENDED_WORDS,
+    GRAMMAR_WORDS,
+    PUNCTUATION,
+    VARIABLE_NAMES,
+    context_words,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
 MARKERS = ("<question>", "</question>", "<solution>", "</solution>", "<answer>", "</answer>")
 SPECIALS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
-_ATTACH_LEFT = (".", ",", ";", ":", "?")
+_ATTACH_LEFT = (".", ",", ";", ":", "?", ")")
 MAX_NUMBER_TOKEN = 999
 _MODULE = "tokenization_reasonrl_synth"
 _MODULE_SOURCE = '''"""reasonrl synth tokenizer: plain fast tokenizer, tokenizer.json as is."""
@@ -43,7 +50,7 @@ def synth_vocab() -> list[str]:
     ordered += list(MARKERS) + list(PUNCTUATION) + list(VARIABLE_NAMES)
     ordered += [str(i) for i in range(MAX_NUMBER_TOKEN + 1)] + [f"##{d}" for d in range(10)]
     seen = set(ordered)
-    for word in sorted({*GRAMMAR_WORDS, *context_words()}):
+    for word in [*sorted({*GRAMMAR_WORDS, *context_words()}), *APPENDED_WORDS]:
         if word not in seen:
             ordered.append(word)
             seen.add(word)
@@ -66,12 +73,15 @@ def build_synth_tokenizer() -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.WhitespaceSplit(),
-            pre_tokenizers.Split(Regex(r"[.,;:?]"), behavior="isolated"),
+            pre_tokenizers.Split(Regex(r"[.,;:?()]"), behavior="isolated"),
         ]
     )
+    # WordPiece joins tokens with spaces and glues "##" pieces; after Fuse the Replace steps see
+    # the whole string, so they can drop the space on either side of a punctuation mark.
     tok.decoder = decoders.Sequence(
-        [decoders.WordPiece(prefix="##", cleanup=False)]
+        [decoders.WordPiece(prefix="##", cleanup=False), decoders.Fuse()]
         + [decoders.Replace(f" {p}", p) for p in _ATTACH_LEFT]
+        + [decoders.Replace("( ", "(")]
     )
     tok.add_special_tokens([*SPECIALS.values(), *MARKERS])
     fast = PreTrainedTokenizerFast(

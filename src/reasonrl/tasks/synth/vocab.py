@@ -101,6 +101,10 @@ GRAMMAR_WORDS: tuple[str, ...] = (
     "x", "in", "per",
 )  # fmt: skip
 
+# Append-only: words added after the first release go here, at the end of the vocabulary, so the
+# ids of existing tokens (and checkpoints trained with them) never move.
+APPENDED_WORDS: tuple[str, ...] = ("If", "how")
+
 VARIABLE_NAMES: tuple[str, ...] = tuple("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 PUNCTUATION: tuple[str, ...] = (".", ",", ";", ":", "?", "=", "+", "-", "*", "/", "(", ")")
 
