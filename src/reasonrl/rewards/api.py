@@ -6,7 +6,8 @@ combination skips it and a trainer may drop it from the mean. Nothing here subcl
 
 `call_reward` is the only way the trainer calls a reward: it turns every outcome (a number, a
 `RewardResult`, `None`, an exception, a NaN, a timeout) into a `RewardResult` and never raises.
-A failure scores 0.0 with `info["failed"] = True` and `info["error"]` naming the reason, and is
+A failure scores 0.0 with `info["failed"] = True`, `info["error"]` naming the reason and
+`info["error_kind"]` a short bucket ("timeout", "non_finite", an exception class ...), and is
 counted in `RewardStats`, so that one crashing verifier costs one sample, not the run
 (TRL's and verl's reward managers make the same choice for None / failure; P13 in the design).
 """
@@ -34,8 +35,9 @@ class RewardFn(Protocol):
     ) -> float | RewardResult | None: ...  # pragma: no cover - protocol
 
 
-def _failed(reason: str, **extra: Any) -> RewardResult:
-    return RewardResult(score=0.0, info={"failed": True, "error": reason, **extra})
+def _failed(reason: str, kind: str, **extra: Any) -> RewardResult:
+    info = {**extra, "failed": True, "error": reason, "error_kind": kind}
+    return RewardResult(score=0.0, info=info)
 
 
 def normalize_reward_output(value: object) -> RewardResult:
@@ -53,16 +55,17 @@ def normalize_reward_output(value: object) -> RewardResult:
         try:
             score = float(value.score)
         except (TypeError, ValueError):
-            return _failed(f"non-numeric score {type(value.score).__name__}")
+            return _failed(f"non-numeric score {type(value.score).__name__}", "bad_type")
         if not math.isfinite(score):
-            return _failed(f"non-finite score {score}", **dict(value.info))
+            return _failed(f"non-finite score {score}", "non_finite", **dict(value.info))
         return RewardResult(score=score, info=dict(value.info))
     try:
         score = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return _failed(f"reward returned {type(value).__name__}, expected float/RewardResult/None")
+        kind = type(value).__name__
+        return _failed(f"reward returned {kind}, expected float/RewardResult/None", "bad_type")
     if not math.isfinite(score):
-        return _failed(f"non-finite score {score}")
+        return _failed(f"non-finite score {score}", "non_finite")
     return RewardResult(score=score, info={})
 
 
@@ -109,13 +112,13 @@ def call_reward(
             try:
                 raw = future.result(timeout=timeout_s)
             except FutureTimeout:
-                result = _failed(f"timeout after {timeout_s:g}s")
+                result = _failed(f"timeout after {timeout_s:g}s", "timeout")
                 if stats is not None:
                     stats.record(result)
                 return result
         result = normalize_reward_output(raw)
     except Exception as exc:  # a crashing verifier fails this sample, not the run
-        result = _failed(f"{type(exc).__name__}: {exc}"[:500])
+        result = _failed(f"{type(exc).__name__}: {exc}"[:500], type(exc).__name__)
     if stats is not None:
         stats.record(result)
     return result
@@ -133,13 +136,16 @@ class RewardStats:
     failures: Counter[str] = field(default_factory=Counter)
 
     def record(self, result: RewardResult) -> None:
-        """Add one outcome; the failure reason is bucketed by its text before the first ':'."""
+        """Add one outcome; failures are bucketed by `info["error_kind"]` (e.g. "timeout",
+        "non_finite", "bad_type", an exception class name), else by the reason's first word."""
         self.calls += 1
         if result.score is None:
             self.not_applicable += 1
         if result.info.get("failed"):
-            reason = str(result.info.get("error", "unknown"))
-            self.failures[reason.split(":", 1)[0].split(" after ")[0]] += 1
+            kind = result.info.get("error_kind")
+            if not kind:
+                kind = (str(result.info.get("error", "unknown")).split() or ["unknown"])[0]
+            self.failures[str(kind).rstrip(":")] += 1
 
     def merge(self, other: RewardStats) -> None:
         self.calls += other.calls

@@ -71,7 +71,7 @@ def extract_boxed(text: str) -> str | None:
         content = _balanced_group(text, i)
         return None if content is None else content.strip()
     m = re.match(r"\s*([^\s$]+)", text[best + len(cmd) :])  # "\boxed 5" form
-    return m.group(1) if m else None
+    return m.group(1).rstrip(".") if m else None
 
 
 def extract_answer(text: str) -> tuple[str | None, str]:
@@ -265,9 +265,11 @@ def grade_answer(text: str, gold: str, *, grader: MathGrader | None = None) -> R
     try:
         equal, method = (grader or default_grader()).equivalent(answer, gold)
     except MathGradeTimeout as exc:
-        return RewardResult(score=0.0, info={**info, "failed": True, "error": f"timeout: {exc}"})
+        fail = {"failed": True, "error": f"timeout: {exc}", "error_kind": "timeout"}
+        return RewardResult(score=0.0, info={**info, **fail})
     except ValueError as exc:
-        return RewardResult(score=0.0, info={**info, "failed": True, "error": str(exc)})
+        fail = {"failed": True, "error": str(exc), "error_kind": "math_verify_error"}
+        return RewardResult(score=0.0, info={**info, **fail})
     info.update(method=method, grade_s=time.perf_counter() - start)
     return RewardResult(score=1.0 if equal else 0.0, info=info)
 

@@ -36,7 +36,8 @@ Cgroups are deliberately not used: they may belong to the machine's supervisor.
 
 from __future__ import annotations
 
-import json
+import ast
+import marshal
 import os
 import pwd
 import secrets
@@ -201,8 +202,13 @@ def sandbox_python() -> str:
     return candidates[0]
 
 
-def _command(mode: Mode, python: str, cfg: dict[str, Any]) -> list[str]:
-    harness = [python, "-I", "-S", "-B", "-c", _HARNESS.read_text(), json.dumps(cfg)]
+@lru_cache(maxsize=1)
+def _harness_source() -> str:
+    return _HARNESS.read_text()
+
+
+def _command(mode: Mode, python: str) -> list[str]:
+    harness = [python, "-I", "-S", "-B", "-c", _harness_source()]
     ns = ["--net", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"]
     unshare = shutil.which("unshare") or "unshare"
     if mode == "root":
@@ -269,7 +275,7 @@ def run_python(
             "case_timeout_s": case_timeout_s,
         }
         python = python or sandbox_python()
-        return _execute(_command(mode, python, cfg), job, limits, mode, uid)
+        return _execute(_command(mode, python), cfg, job, limits, mode, uid)
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -278,7 +284,12 @@ def run_python(
 
 
 def _execute(
-    cmd: list[str], job: dict[str, Any], limits: SandboxLimits, mode: Mode, uid: int | None
+    cmd: list[str],
+    cfg: dict[str, Any],
+    job: dict[str, Any],
+    limits: SandboxLimits,
+    mode: Mode,
+    uid: int | None,
 ) -> SandboxResult:
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     start = time.monotonic()
@@ -294,7 +305,7 @@ def _execute(
     )
     try:
         assert proc.stdin is not None
-        proc.stdin.write(json.dumps(job).encode())
+        proc.stdin.write(marshal.dumps((cfg, job)))
         proc.stdin.close()
     except BrokenPipeError:
         pass
@@ -359,10 +370,11 @@ def _verdict(
     for i, line in enumerate(lines):  # the harness's header is the first non-empty line
         if line.strip():
             try:
-                header = json.loads(line)
-                lines = lines[i + 1 :]
-            except json.JSONDecodeError:
-                pass
+                parsed = ast.literal_eval(line)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                parsed = None
+            if isinstance(parsed, dict):
+                header, lines = parsed, lines[i + 1 :]
             break
     cases = [False] * n_cases
     completed, kept = False, []
