@@ -220,3 +220,17 @@ def test_recipe_loads_and_has_header(path: Path) -> None:
     assert cfg.trainer.run_name == path.stem
     if cfg.algo.preset:
         assert f"preset: {cfg.algo.preset}" in path.read_text()
+
+
+def test_contexts_and_passk_checks(recipe: Path) -> None:
+    assert "did you mean 'school'" in error_of(recipe, ["data.contexts=[zoo, shcool]"])
+    msg = error_of(recipe, ["algo.advantage=passk", "algo.passk_k=9"])
+    assert "algo.passk_k=9 must be <= rollout.n=8" in msg
+
+
+def test_usage_doc_lists_every_key() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "usage.md").read_text()
+    for section, field in RLConfig.model_fields.items():
+        assert f"**`{section}`**" in doc
+        for key in field.annotation.model_fields:
+            assert f"| `{key}` |" in doc, f"docs/usage.md lacks {section}.{key}"
