@@ -45,11 +45,13 @@ def test_metrics_logger_rows_and_resume(tmp_path: Path) -> None:
     rows = read(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert rows[1]["reward/mean"] == 0.2 and rows[1]["actor/loss"] is None  # NaN -> null
-    # A kill tore the last line; the resumed run restarts after checkpoint step 2.
-    with (tmp_path / "metrics.jsonl").open("a") as fh:
-        fh.write('{"step": 4, "rew')
+    # A kill tore the last line; the resumed run restarts after checkpoint step 2, which
+    # (we pretend) finished 100 s into the run.
+    rows[1]["time_s"] = 100.0
+    torn = '{"step": 4, "rew'
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + torn)
     with MetricsLogger(tmp_path, tensorboard=False, console=False, resume_step=2) as log:
-        log.log(3, {"reward/mean": 0.33})
+        assert log.log(3, {"reward/mean": 0.33})["time_s"] >= 100.0  # the clock continues
     assert [(r["step"], r["reward/mean"]) for r in read(tmp_path / "metrics.jsonl")] == [
         (1, 0.1),
         (2, 0.2),

@@ -115,6 +115,13 @@ def truncate_jsonl(path: Path, last_step: int) -> int:
     return len(kept)
 
 
+def _last_time(path: Path) -> float:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    last = json.loads(lines[-1]) if lines else {}
+    value = last.get("time_s") if isinstance(last, dict) else None
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 class _JsonlWriter:
     def __init__(self, path: Path, resume_step: int | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +164,8 @@ class MetricsLogger:
         self._console = _console() if console else None
         self._log_every = log_every
         self._tb = _tensorboard_writer(self.run_dir / "tb") if tensorboard else None
-        self._start = time.time()
+        # A resumed run continues the wall clock of the rows it kept.
+        self._start = time.time() - _last_time(self.run_dir / "metrics.jsonl")
 
     def log(self, step: int, metrics: Mapping[str, float]) -> dict[str, Any]:
         """Write one step's metrics; returns the row as written."""
