@@ -1,0 +1,256 @@
+"""A compact inference forward for Llama-style decoders (Qwen2, Llama) with a ragged KV cache.
+
+Why our own forward instead of `model(...)`: on a 2-core CPU with a few-million-parameter model a
+decode step is dominated by per-op overhead (mask building, cache bookkeeping, 3 separate q/k/v
+matmuls). Here q/k/v and gate/up are fused into one matmul each, the KV cache is one preallocated
+buffer per layer, and nothing is rebuilt per step. The maths is the HF modelling code's:
+RMSNorm (x * rsqrt(mean(x^2) + eps) * w, in float32), rotary embeddings (rotate-half convention,
+arXiv 2104.09864), grouped-query attention (arXiv 2305.13245), SwiGLU MLP (arXiv 2002.05202).
+
+KV layout ("ragged"): every row's sequence starts at column 0 of the cache; row r holds `length[r]`
+valid columns. Prompts are prefilled right-padded, so no row is ever shifted; a decode step writes
+column `length[r]` of each row and attends to columns `<= length[r]`.
+
+Shapes: W rows, P prompts, Lp padded prompt length, C cache capacity, H hidden, V vocabulary,
+nL layers, kvh key/value heads, hd head dim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+SUPPORTED_MODEL_TYPES = ("qwen2", "llama")
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    ln1: torch.Tensor  # (H,) float32
+    wqkv: torch.Tensor  # (h*hd + 2*kvh*hd, H) compute dtype
+    bqkv: torch.Tensor | None
+    wo: torch.Tensor  # (H, h*hd)
+    bo: torch.Tensor | None
+    ln2: torch.Tensor  # (H,) float32
+    wgu: torch.Tensor  # (2*I, H)
+    wdown: torch.Tensor  # (H, I)
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderWeights:
+    """Inference copies of a model's weights, fused and cast once per weight version."""
+
+    embed: torch.Tensor  # (V, H) float32 (the residual stream is kept in float32)
+    layers: tuple[_Layer, ...]
+    norm: torch.Tensor  # (H,) float32
+    lm_head: torch.Tensor  # (V, H) compute dtype
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    eps: float
+    inv_freq: torch.Tensor  # (hd/2,) float32
+    dtype: torch.dtype
+
+
+def unsupported_reason(model: Any) -> str | None:
+    """Why `pack_weights` cannot handle `model`, or None when it can."""
+    cfg = getattr(model, "config", None)
+    kind = getattr(cfg, "model_type", None)
+    if kind not in SUPPORTED_MODEL_TYPES:
+        return f"model_type {kind!r} is not one of {SUPPORTED_MODEL_TYPES}"
+    rope = getattr(cfg, "rope_parameters", None) or {}
+    if rope.get("rope_type", "default") != "default":
+        return f"rope_type {rope.get('rope_type')!r} (only 'default' RoPE is implemented)"
+    if getattr(cfg, "hidden_act", "silu") != "silu":
+        return f"hidden_act {cfg.hidden_act!r} (only silu)"
+    if getattr(cfg, "use_sliding_window", False):
+        return "sliding-window attention"
+    if getattr(cfg, "mlp_bias", False):
+        return "MLP biases"
+    return None
+
+
+def _cat_bias(*linears: torch.nn.Linear) -> torch.Tensor | None:
+    if all(lin.bias is None for lin in linears):
+        return None
+    return torch.cat(
+        [
+            lin.bias if lin.bias is not None else lin.weight.new_zeros(lin.out_features)
+            for lin in linears
+        ]
+    )
+
+
+@torch.no_grad()
+def pack_weights(model: Any, dtype: torch.dtype) -> DecoderWeights:
+    """Fuse and cast the weights of a Qwen2/Llama `*ForCausalLM` for `prefill` / `decode_step`.
+
+    Matmul weights are stored in `dtype` (bf16: fast path on CPUs with avx512_bf16); norms and the
+    embedding stay float32 like the residual stream, mirroring what autocast does in training.
+    """
+    reason = unsupported_reason(model)
+    if reason is not None:
+        raise ValueError(f"pack_weights: unsupported model: {reason}")
+    cfg, base = model.config, model.model
+
+    def cast(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.detach().to(dtype).contiguous()
+
+    layers = []
+    for layer in base.layers:
+        att, mlp = layer.self_attn, layer.mlp
+        layers.append(
+            _Layer(
+                ln1=layer.input_layernorm.weight.detach().float(),
+                wqkv=cast(torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight])),
+                bqkv=cast(_cat_bias(att.q_proj, att.k_proj, att.v_proj)),
+                wo=cast(att.o_proj.weight),
+                bo=cast(att.o_proj.bias),
+                ln2=layer.post_attention_layernorm.weight.detach().float(),
+                wgu=cast(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])),
+                wdown=cast(mlp.down_proj.weight),
+            )
+        )
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    theta = float((cfg.rope_parameters or {}).get("rope_theta", 10000.0))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+    return DecoderWeights(
+        embed=base.embed_tokens.weight.detach().float(),
+        layers=tuple(layers),
+        norm=base.norm.weight.detach().float(),
+        lm_head=cast(model.lm_head.weight),
+        n_heads=cfg.num_attention_heads,
+        n_kv_heads=cfg.num_key_value_heads,
+        head_dim=head_dim,
+        eps=float(cfg.rms_norm_eps),
+        inv_freq=inv_freq,
+        dtype=dtype,
+    )
+
+
+def _rms_norm(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, dtype: torch.dtype
+) -> torch.Tensor:
+    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    return (weight * x).to(dtype)
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
+
+
+def _cos_sin(w: DecoderWeights, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables (..., hd) at integer positions, computed in float32 like HF."""
+    freqs = positions[..., None].float() * w.inv_freq
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos().to(w.dtype), emb.sin().to(w.dtype)
+
+
+def _mlp(layer: _Layer, h: torch.Tensor) -> torch.Tensor:
+    gate, up = F.linear(h, layer.wgu).chunk(2, dim=-1)
+    return F.linear(F.silu(gate) * up, layer.wdown)
+
+
+def _split_qkv(w: DecoderWeights, qkv: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    q_size, kv_size = w.n_heads * w.head_dim, w.n_kv_heads * w.head_dim
+    return qkv.split((q_size, kv_size, kv_size), dim=-1)
+
+
+def _logits(w: DecoderWeights, x: torch.Tensor) -> torch.Tensor:
+    return F.linear(_rms_norm(x, w.norm, w.eps, w.dtype), w.lm_head).float()
+
+
+def prefill(
+    w: DecoderWeights, tokens: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Encode right-padded prompts; return next-token logits and the prompts' keys/values.
+
+    Matmuls run on the packed real tokens only (no padding waste); attention runs on the padded
+    (P, Lp) layout with a causal mask, which never lets a real token see padding on its right.
+
+    Args:
+        w: packed weights.
+        tokens: (P, Lp) int64 prompt ids, right-padded (pad value irrelevant).
+        lengths: (P,) int64 true prompt lengths (>= 1).
+
+    Returns:
+        logits (P, V) float32 at each prompt's last token, keys and values (nL, P, kvh, Lp, hd)
+        in the compute dtype (padding columns hold garbage and must stay masked).
+    """
+    n_prompts, width = tokens.shape
+    valid = torch.arange(width)[None, :] < lengths[:, None]  # (P, Lp)
+    positions = torch.arange(width).expand(n_prompts, width)[valid]  # (Ntok,)
+    x = w.embed[tokens[valid]]  # (Ntok, H) float32 residual stream
+    cos, sin = _cos_sin(w, positions)
+    cos, sin = cos[:, None, :], sin[:, None, :]  # broadcast over heads
+    keys, values = [], []
+    for layer in w.layers:
+        qkv = F.linear(_rms_norm(x, layer.ln1, w.eps, w.dtype), layer.wqkv, layer.bqkv)
+        q, k, v = _split_qkv(w, qkv)
+        q = _rope(q.unflatten(-1, (w.n_heads, w.head_dim)), cos, sin)
+        k = _rope(k.unflatten(-1, (w.n_kv_heads, w.head_dim)), cos, sin)
+        v = v.unflatten(-1, (w.n_kv_heads, w.head_dim))
+        padded = []
+        for flat in (q, k, v):  # (Ntok, heads, hd) -> (P, heads, Lp, hd)
+            out = flat.new_zeros((n_prompts, width, *flat.shape[1:]))
+            out[valid] = flat
+            padded.append(out.transpose(1, 2))
+        attn = F.scaled_dot_product_attention(*padded, is_causal=True, enable_gqa=True)
+        x = x + F.linear(attn.transpose(1, 2)[valid].flatten(1), layer.wo, layer.bo).float()
+        x = x + _mlp(layer, _rms_norm(x, layer.ln2, w.eps, w.dtype)).float()
+        keys.append(padded[1])
+        values.append(padded[2])
+    last = torch.cumsum(lengths, 0) - 1  # index of each prompt's last token in the packed rows
+    return _logits(w, x[last]), torch.stack(keys), torch.stack(values)
+
+
+def decode_step(
+    w: DecoderWeights,
+    tokens: torch.Tensor,
+    positions: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    span: int,
+) -> torch.Tensor:
+    """Append one token per row to the cache (in place) and return the next-token logits.
+
+    Args:
+        w: packed weights.
+        tokens: (W,) int64 token fed at this step.
+        positions: (W,) int64 its position = the row's current length; it is written there.
+        k_cache, v_cache: (nL, W, kvh, C, hd) ragged caches, updated in place.
+        span: max(positions) + 1, the columns any row can attend to (a host int: no sync).
+
+    Returns:
+        (W, V) float32 logits.
+    """
+    rows = torch.arange(tokens.shape[0])
+    groups = w.n_heads // w.n_kv_heads
+    # additive mask (W, 1, 1, span): column j visible to row r iff j <= positions[r]
+    hidden = torch.arange(span)[None, :] > positions[:, None]
+    mask = torch.zeros(hidden.shape, dtype=w.dtype).masked_fill_(hidden, float("-inf"))
+    mask = mask[:, None, None, :]
+    scale = w.head_dim**-0.5
+    x = w.embed[tokens]  # (W, H)
+    cos, sin = _cos_sin(w, positions)
+    cos, sin = cos[:, None, :], sin[:, None, :]
+    for i, layer in enumerate(w.layers):
+        qkv = F.linear(_rms_norm(x, layer.ln1, w.eps, w.dtype), layer.wqkv, layer.bqkv)
+        q, k, v = _split_qkv(w, qkv)
+        q = _rope(q.unflatten(-1, (w.n_heads, w.head_dim)), cos, sin)
+        k_cache[i, rows, :, positions] = _rope(
+            k.unflatten(-1, (w.n_kv_heads, w.head_dim)), cos, sin
+        )
+        v_cache[i, rows, :, positions] = v.unflatten(-1, (w.n_kv_heads, w.head_dim))
+        # grouped-query attention without repeating K/V: (W, kvh, g, hd) @ (W, kvh, hd, span)
+        q = q.unflatten(1, (w.n_kv_heads, groups))
+        scores = torch.matmul(q, k_cache[i, :, :, :span].transpose(-1, -2)) * scale + mask
+        probs = torch.softmax(scores.float(), dim=-1).to(w.dtype)
+        attn = torch.matmul(probs, v_cache[i, :, :, :span]).flatten(1)  # (W, h*hd)
+        x = x + F.linear(attn, layer.wo, layer.bo).float()
+        x = x + _mlp(layer, _rms_norm(x, layer.ln2, w.eps, w.dtype)).float()
+    return _logits(w, x)
