@@ -36,7 +36,7 @@ _FLAG_BITS = {
     "relatime": MS_RELATIME,
     "strictatime": MS_STRICTATIME,
 }
-PR_SET_NO_NEW_PRIVS = 38
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
 
 
 def _mount_fn():
@@ -81,7 +81,6 @@ def set_limits(cfg):
     cpu = int(cfg["cpu_s"]) + (1 if cfg["cpu_s"] % 1 else 0)
     limits = [
         (resource.RLIMIT_AS, int(cfg["memory_mb"]) * mb),
-        (resource.RLIMIT_CPU, max(cpu, 1)),
         (resource.RLIMIT_FSIZE, int(cfg["file_mb"]) * mb),
         (resource.RLIMIT_NOFILE, int(cfg["nofile"])),
         (resource.RLIMIT_CORE, 0),
@@ -91,14 +90,21 @@ def set_limits(cfg):
     limits.append((resource.RLIMIT_NPROC, int(cfg["nproc"])))
     for which, value in limits:
         resource.setrlimit(which, (value, value))
+    # CPU: SIGXCPU at the soft limit (reported by the harness), SIGKILL one second later
+    resource.setrlimit(resource.RLIMIT_CPU, (max(cpu, 1), max(cpu, 1) + 1))
 
 
 def drop_privileges(cfg):
+    libc = ctypes.CDLL(None, use_errno=True)
     if cfg["uid_drop"]:
+        # Empty the capability bounding set too (CapBnd), so nothing can regain a capability
+        # later even through a file-capability binary (no_new_privs already blocks that).
+        for cap in range(64):
+            if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                break
         os.setgroups([])
         os.setresgid(cfg["gid"], cfg["gid"], cfg["gid"])
         os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
-    libc = ctypes.CDLL(None, use_errno=True)
     return libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
 
 
@@ -146,41 +152,49 @@ def main():
 
         sys.stdin = io.StringIO(job["stdin"])
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-    write, exit_now, nonce = os.write, os._exit, job["nonce"]
+    # Bind everything used after untrusted code runs: the program may rebind builtins
+    # (compile, exec, enumerate ...) or module attributes (os.write, signal.setitimer).
+    write, exit_now, nonce = os.write, os._exit, job.pop("nonce")
+    compile_, exec_, enumerate_, base_exc = compile, exec, enumerate, BaseException
     out, err = sys.stdout, sys.stderr
-    print_exc, set_timer = _print_exc, signal.setitimer
-    case_timeout = job.get("case_timeout_s")
+    print_exc, set_timer, itimer = _print_exc, signal.setitimer, signal.ITIMER_REAL
+    cases, case_timeout = list(job.get("cases") or []), job.get("case_timeout_s")
+    signal.signal(signal.SIGALRM, _on_alarm)
+
+    def on_cpu_limit(signum, frame):  # RLIMIT_CPU soft limit: say so, then stop at once
+        write(1, f"\n{nonce}:cpu\n".encode())
+        exit_now(124)
+
+    signal.signal(signal.SIGXCPU, on_cpu_limit)
     write(1, ("\n" + repr(report) + "\n").encode())  # host reads it with ast.literal_eval
-    del job["nonce"]
 
     def flush():
         for stream in (out, err):
             try:
                 stream.flush()
-            except BaseException:  # a stream the program broke must not crash the harness
+            except base_exc:  # a stream the program broke must not crash the harness
                 continue
 
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     try:
-        exec(compile(job["code"], "<program>", "exec"), namespace)
+        exec_(compile_(job["code"], "<program>", "exec"), namespace)
         if job.get("setup"):
-            exec(compile(job["setup"], "<tests>", "exec"), namespace)
-    except BaseException:
+            exec_(compile_(job["setup"], "<tests>", "exec"), namespace)
+    except base_exc:
         print_exc()
         flush()
         exit_now(1)
-    signal.signal(signal.SIGALRM, _on_alarm)
-    for i, case in enumerate(job.get("cases", [])):
+    for i, case in enumerate_(cases):
         ok = 0
         try:
             try:
                 if case_timeout:
-                    set_timer(signal.ITIMER_REAL, case_timeout)
-                exec(compile(case, f"<case {i}>", "exec"), namespace)
+                    set_timer(itimer, case_timeout)
+                exec_(compile_(case, f"<case {i}>", "exec"), namespace)
                 ok = 1
             finally:
-                set_timer(signal.ITIMER_REAL, 0)
-        except BaseException:  # includes a late alarm that fires inside the finally above
+                set_timer(itimer, 0)
+        except base_exc:  # includes a late alarm that fires inside the finally above
             ok = 0
             print_exc()
         flush()

@@ -377,12 +377,14 @@ def _verdict(
                 header, lines = parsed, lines[i + 1 :]
             break
     cases = [False] * n_cases
-    completed, kept = False, []
+    completed, cpu_marker, kept = False, False, []
     for line in lines:
         if nonce in line:
             tag = line[line.index(nonce) + len(nonce) :]
             if tag == ":end":
                 completed = True
+            elif tag == ":cpu":
+                cpu_marker = True
             elif tag.startswith(":case:"):
                 _, _, idx, ok = tag.split(":")
                 if 0 <= int(idx) < n_cases:
@@ -393,7 +395,9 @@ def _verdict(
         else:
             kept.append(line)
     stdout = "\n".join(kept).strip("\n")
-    cpu_limited = rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU)
+    # unshare cannot pass on a child's death by signal (it exits 1), so the harness reports the
+    # CPU limit itself; a program that ignores SIGXCPU is SIGKILLed one second later ("error").
+    cpu_limited = cpu_marker or rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU)
     status: Status
     if why is not None:
         status = why  # type: ignore[assignment]
