@@ -14,10 +14,12 @@ from reasonrl.tasks.synth.graph import (
     DIFF,
     SUM,
     TOTAL,
+    UNIT_TOTAL,
     GoldNode,
     count_ops,
     evaluate,
 )
+from reasonrl.tasks.synth.render import forward_trace
 from reasonrl.tasks.synth.vocab import CONTEXTS
 
 
@@ -115,3 +117,41 @@ def test_max_value_is_respected() -> None:
     for op in range(2, 13):
         p = generate_problem(op, rng=rng, max_value=20)
         assert all(n.value <= 20 for n in (*p.nodes, *p.distractors))
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_third_layer_products(mode: str) -> None:
+    # depth 3 adds averages per kind and "total number of <unit> in P" = sum_k count_k * avg_k.
+    rng = random.Random(31)
+    seen_unit_total = False
+    for i in range(240):
+        p = generate_problem(2 + i % 14, rng=rng, mode=mode, depth=3, context="school")
+        check_problem(p)
+        assert p.op == 2 + i % 14
+        for node in p.nodes:
+            if node.kind == UNIT_TOTAL:
+                seen_unit_total = True
+                counts, avgs = node.parents[0::2], node.parents[1::2]
+                assert all(a.startswith("average number of teachers per ") for a in avgs)
+                assert [a.split(" per ")[1] for a in avgs] == list(counts)
+                assert node.name.startswith("total number of teachers in ")
+    assert seen_unit_total
+
+
+def test_hand_built_unit_total() -> None:
+    # T = c1 * u1 + c2 * u2 = 2 * 3 + 4 * 1 = 10; op(T) = 4 parent edges.
+    nodes = [
+        GoldNode("c1", "a", CONST, (), 2, 2),
+        GoldNode("u1", "b", CONST, (), 3, 3, layer=2),
+        GoldNode("c2", "c", CONST, (), 4, 4),
+        GoldNode("u2", "d", CONST, (), 1, 1, layer=2),
+        GoldNode("T", "e", UNIT_TOTAL, ("c1", "u1", "c2", "u2"), None, 10, ("f", "g")),
+    ]
+    assert evaluate(nodes)["T"] == 10 and count_ops(nodes) == 4 + 4
+    trace = forward_trace(nodes, 10)
+    assert (
+        "Define T as e; f = a * b = 2 * 3 = 6; g = c * d = 4 * 1 = 4; so e = f + g = 6 + 4 = 10."
+        in trace
+    )
+    with pytest.raises(ValueError, match="depth must be 2 or 3"):
+        generate_problem(3, rng=random.Random(0), depth=4)

@@ -30,7 +30,7 @@ def _texts(n: int = 150) -> list[str]:
     out = []
     for i in range(n):
         context, mode = ("zoo", "school", "movie")[i % 3], ("forward", "reverse")[i % 2]
-        p = generate_problem(2 + i % 19, rng=rng, context=context, mode=mode)
+        p = generate_problem(2 + i % 19, rng=rng, context=context, mode=mode, depth=2 + i % 5 // 4)
         out.append(training_text(p))
     return out
 
@@ -43,7 +43,7 @@ def test_vocab_ids_are_stable() -> None:
     vocab = synth_vocab()
     assert hashlib.sha256("\n".join(vocab[:1313]).encode()).hexdigest()[:16] == "a452c9d31b6529f2"
     assert vocab[:4] == ["<pad>", "<bos>", "<eos>", "<unk>"]
-    assert len(vocab) == 1315
+    assert len(vocab) == 1321
 
 
 def test_vocab_is_unique_and_complete(tok) -> None:  # type: ignore[no-untyped-def]

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output .jsonl path")
     p.add_argument("--number-range", type=int, default=5, help="constants 1..N-1 (default 5)")
     p.add_argument("--max-value", type=int, default=99, help="largest quantity value")
+    p.add_argument("--depth", type=int, choices=(2, 3), default=2,
+                   help="layers: 3 adds 'average number of <unit> per <kind>'")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = iter_rows(
             args.ops, args.per_op, contexts=args.context, modes=args.mode, seed=args.seed,
             split=args.split, number_range=args.number_range, max_value=args.max_value,
+            depth=args.depth,
         )  # fmt: skip
         with tmp.open("w", encoding="utf-8") as fh:
             _write(rows, fh, total, show=not args.no_progress)

@@ -33,6 +33,7 @@ from reasonrl.tasks.synth.graph import (
     DIFF,
     SUM,
     TOTAL,
+    UNIT_TOTAL,
     UNKNOWN,
     GoldNode,
     count_ops,
@@ -45,6 +46,7 @@ MODES = ("forward", "reverse")
 # Letters usable as trace variables; "x" is reserved for the unknown of reverse mode.
 _LETTERS = tuple(c for c in VARIABLE_NAMES if c != "x")
 # Relative weights of the actions tried when adding a node (every kind appears at every op).
+_UNIT_TOTAL_WEIGHT = 3.0  # depth 3 only
 _ACTION_WEIGHTS = {
     "const": 2.0,
     "alias": 1.0,
@@ -92,6 +94,7 @@ class _Draw:
     number_range: int
     max_value: int
     remaining: int
+    depth: int = 2
     nodes: list[GoldNode] = field(default_factory=list)
     values: dict[str, int] = field(default_factory=dict)
     dangling: list[str] = field(default_factory=list)
@@ -100,7 +103,10 @@ class _Draw:
     open_places: list[str] = field(default_factory=list)
     free_kinds: dict[str, list[str]] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)
+    member_kinds: dict[str, list[str]] = field(default_factory=dict)
+    units: dict[str, dict[str, str]] = field(default_factory=dict)
     closed: set[str] = field(default_factory=set)
+    unit_closed: set[str] = field(default_factory=set)
     used_names: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -119,18 +125,31 @@ class _Draw:
         kinds = list(self.ctx.kinds)
         self.rng.shuffle(kinds)
         self.free_kinds[place] = kinds[: self.rng.randint(2, 5)]
-        self.members[place] = []
+        self.members[place], self.member_kinds[place], self.units[place] = [], [], {}
         self.open_places.append(place)
         return place
 
-    def new_instance(self) -> tuple[str, str, str]:
-        """A fresh (name, place, kind) on an open place, opening a new place when needed."""
+    def new_instance(self) -> tuple[str, str, str, int]:
+        """A fresh (name, place, kind, layer) on an open place, opening a new place when needed.
+
+        With depth 3, sometimes the third-layer "average number of <unit> per <kind> in <place>"
+        of a kind already counted there (layer 2).
+        """
+        if self.depth == 3 and self.rng.random() < 0.35:
+            cands = [
+                (p, k) for p in self.open_places if p not in self.unit_closed
+                for k in self.member_kinds[p] if k not in self.units[p]
+            ]  # fmt: skip
+            if cands:
+                place, kind = self.rng.choice(cands)
+                unit = self.ctx.unit_phrase
+                return f"average number of {unit} per {kind} in {place}", place, kind, 2
         usable = [p for p in self.open_places if p not in self.closed and self.free_kinds[p]]
         if not usable or self.rng.random() < 0.15:
             usable = [self._open_place()]
         place = self.rng.choice(usable)
         kind = self.free_kinds[place].pop()
-        return f"{kind} in {place}", place, kind
+        return f"{kind} in {place}", place, kind, 1
 
     def take_letters(self, n: int) -> list[str]:
         if len(self.letters) < n:
@@ -154,14 +173,26 @@ class _Draw:
         self.used_names.add(node.name)
         self.dangling = [d for d in self.dangling if d not in node.parents] + [node.name]
         self.remaining -= node.n_ops
-        if node.kind != TOTAL:
+        self.register(node)
+
+    def register(self, node: GoldNode) -> None:
+        """Record an instance on its place (abstract totals are not members)."""
+        if node.kind in (TOTAL, UNIT_TOTAL):
+            return
+        if node.layer == 2:
+            self.units[node.place][node.item] = node.name
+        else:
             self.members[node.place].append(node.name)
+            self.member_kinds[node.place].append(node.item)
 
 
 def _make_node(
     draw: _Draw, kind: str, parents: list[str], const: int | None, value: int, **names: str
 ) -> GoldNode:
     n_aux = max(0, len(parents) - 2) if kind in (SUM, TOTAL) else 0
+    if kind == UNIT_TOTAL:  # k product letters, then k - 2 for the sum chain (none if k == 1)
+        k = len(parents) // 2
+        n_aux = 0 if k == 1 else 2 * k - 2
     letters = draw.take_letters(1 + n_aux)
     return GoldNode(
         name=names["name"],
@@ -173,6 +204,7 @@ def _make_node(
         aux_vars=tuple(letters[1:]),
         place=names["place"],
         item=names.get("item", ""),
+        layer=int(names.get("layer", 1)),
     )
 
 
@@ -233,8 +265,10 @@ def _try_instance(draw: _Draw, action: str) -> bool:
     kind, const, value = picked
     if kind == DIFF and draw.values[parents[0]] < draw.values[parents[1]]:
         parents.reverse()  # "the difference between A and B" is A - B >= 0
-    name, place, item = draw.new_instance()
-    node = _make_node(draw, kind, parents, const, value, name=name, place=place, item=item)
+    name, place, item, layer = draw.new_instance()
+    node = _make_node(
+        draw, kind, parents, const, value, name=name, place=place, item=item, layer=layer
+    )
     draw.add(node, value)
     return True
 
@@ -257,6 +291,29 @@ def _try_total(draw: _Draw, exact: list[str] | None = None) -> bool:
     return True
 
 
+def _try_unit_total(draw: _Draw) -> bool:
+    """Add a third-layer total: sum over a place's kinds of count * average (closes the place)."""
+    cands = [
+        p for p in draw.open_places
+        if p not in draw.unit_closed and draw.member_kinds[p]
+        and set(draw.member_kinds[p]) == set(draw.units[p])
+    ]  # fmt: skip
+    if not cands:
+        return False
+    place = draw.rng.choice(cands)
+    parents: list[str] = []
+    for count_name, kind in zip(draw.members[place], draw.member_kinds[place]):
+        parents += [count_name, draw.units[place][kind]]
+    value = sum(draw.values[c] * draw.values[u] for c, u in zip(parents[0::2], parents[1::2]))
+    if value > draw.max_value or not draw.fits(parents, False):
+        return False
+    draw.closed.add(place)
+    draw.unit_closed.add(place)
+    name = f"total number of {draw.ctx.unit_phrase} in {place}"
+    draw.add(_make_node(draw, UNIT_TOTAL, parents, None, value, name=name, place=place), value)
+    return True
+
+
 def _forced_join(draw: _Draw) -> None:
     """Ops left == childless nodes: one node must take them all as parents."""
     dangling = list(draw.dangling)
@@ -271,10 +328,11 @@ def _forced_join(draw: _Draw) -> None:
         kind, value = SUM, sum(vals)
     else:
         raise _Retry
-    name, place, item = draw.new_instance()
-    draw.add(
-        _make_node(draw, kind, dangling, None, value, name=name, place=place, item=item), value
+    name, place, item, layer = draw.new_instance()
+    node = _make_node(
+        draw, kind, dangling, None, value, name=name, place=place, item=item, layer=layer
     )
+    draw.add(node, value)
 
 
 def _grow(draw: _Draw) -> None:
@@ -288,9 +346,17 @@ def _grow(draw: _Draw) -> None:
         return
     actions = list(_ACTION_WEIGHTS)
     weights = list(_ACTION_WEIGHTS.values())
+    if draw.depth == 3:
+        actions.append("unit_total")
+        weights.append(_UNIT_TOTAL_WEIGHT)
     for _ in range(8):
         action = draw.rng.choices(actions, weights)[0]
-        ok = _try_total(draw) if action == "total" else _try_instance(draw, action)
+        if action == "total":
+            ok = _try_total(draw)
+        elif action == "unit_total":
+            ok = _try_unit_total(draw)
+        else:
+            ok = _try_instance(draw, action)
         if ok:
             return
     if not _try_instance(draw, "alias"):
@@ -313,10 +379,10 @@ def _add_distractors(draw: _Draw, count: int) -> list[GoldNode]:
         kind, const, value = picked  # type: ignore[misc]
         if kind == DIFF and draw.values[parents[0]] < draw.values[parents[1]]:
             parents.reverse()
-        name, place, item = draw.new_instance()
-        node = GoldNode(name, "", kind, tuple(parents), const, value, (), place, item)
+        name, place, item, layer = draw.new_instance()
+        node = GoldNode(name, "", kind, tuple(parents), const, value, (), place, item, layer)
         draw.values[name] = value
-        draw.members[place].append(name)
+        draw.register(node)
         pool.append(name)
         out.append(node)
     return out
@@ -339,9 +405,9 @@ def _check_args(op: int, mode: str, number_range: int, max_value: int, max_tries
 
 def _draw_forward(
     op: int, rng: random.Random, ctx: Context, number_range: int, max_value: int,
-    distractors: tuple[int, int],
+    distractors: tuple[int, int], depth: int = 2,
 ) -> tuple[list[GoldNode], list[GoldNode]]:  # fmt: skip
-    draw = _Draw(rng, ctx, number_range, max_value, remaining=op)
+    draw = _Draw(rng, ctx, number_range, max_value, remaining=op, depth=depth)
     while draw.remaining > 0:
         _grow(draw)
     if len(draw.dangling) != 1:  # invariant of `fits`; kept as a guard
@@ -380,6 +446,7 @@ def generate_problem(
     max_value: int = 99,
     max_tries: int = 200,
     distractors: tuple[int, int] = (1, 3),
+    depth: int = 2,
 ) -> SynthProblem:
     """Draw one problem with exactly `op` operations.
 
@@ -396,18 +463,23 @@ def generate_problem(
         max_value: largest allowed value of any quantity (99 keeps numbers single tokens).
         max_tries: draws before giving up (rejection-sampling cap).
         distractors: inclusive range of the number of irrelevant statements.
+        depth: 2 (places x kinds, the paper's "medium" setting) or 3 (adds "average number of
+            <unit> per <kind> in <place>" and "total number of <unit> in <place>" = sum over kinds
+            of count * average).
 
     Returns: a SynthProblem. Raises ValueError on bad arguments or when no draw succeeds.
     """
     _check_args(op, mode, number_range, max_value, max_tries)
+    if depth not in (2, 3):
+        raise ValueError(f"depth must be 2 or 3 (structure-graph layers), got {depth}")
     ctx = get_context(context)
     for _ in range(max_tries):
         try:
             if mode == "reverse":
                 from reasonrl.tasks.synth.reverse import draw_reverse
 
-                return draw_reverse(op, rng, ctx, number_range, max_value, distractors)
-            nodes, extra = _draw_forward(op, rng, ctx, number_range, max_value, distractors)
+                return draw_reverse(op, rng, ctx, number_range, max_value, distractors, depth)
+            nodes, extra = _draw_forward(op, rng, ctx, number_range, max_value, distractors, depth)
         except _Retry:
             continue
         answer = nodes[-1].value
@@ -417,7 +489,8 @@ def generate_problem(
         )  # fmt: skip
     raise ValueError(
         f"could not generate a {mode} synth problem with op={op} (context={context!r}, "
-        f"number_range={number_range}, max_value={max_value}) within max_tries={max_tries}"
+        f"number_range={number_range}, max_value={max_value}, depth={depth}) within "
+        f"max_tries={max_tries}"
     )
 
 
@@ -431,6 +504,6 @@ def check_problem(problem: SynthProblem) -> None:
     if problem.mode == "reverse":
         unknowns = [n for n in problem.nodes if n.kind == UNKNOWN]
         assert len(unknowns) == 1 and unknowns[0].value == problem.answer >= 1
-        assert f"is {problem.nodes[-1].value}, how many" in problem.question
+        assert f" is {problem.nodes[-1].value}, " in problem.question
     else:
         assert problem.nodes[-1].value == problem.answer

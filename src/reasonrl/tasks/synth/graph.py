@@ -19,7 +19,9 @@ SUM = "sum"  # X = Y + Z (+ ...)
 DIFF = "diff"  # X = Y - Z
 TOTAL = "total"  # abstract: X = sum of the kinds mentioned for a place (no statement)
 UNKNOWN = "unknown"  # reverse mode: X is the unknown x (its constant is hidden)
-KINDS = (CONST, ALIAS, CONST_PLUS, CONST_TIMES, SUM, DIFF, TOTAL, UNKNOWN)
+# Third layer: X = sum over kinds of count(kind) * average-per-kind, parents (c1, u1, c2, u2, ...).
+UNIT_TOTAL = "unit_total"
+KINDS = (CONST, ALIAS, CONST_PLUS, CONST_TIMES, SUM, DIFF, TOTAL, UNKNOWN, UNIT_TOTAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,7 @@ class GoldNode:
     kind: one of `KINDS`. parents: parent quantity names in statement order.
     const: the literal constant (RNG edge) or None. value: its true value (also for the unknown
     of a reverse-mode problem). place/item: the structure-graph names it was built from (item is
-    "" for a TOTAL).
+    "" for a TOTAL). layer: 1 for a count of a kind, 2 for a third-layer average per kind.
     """
 
     name: str
@@ -43,6 +45,7 @@ class GoldNode:
     aux_vars: tuple[str, ...] = ()
     place: str = ""
     item: str = ""
+    layer: int = 1
 
     @property
     def n_ops(self) -> int:
@@ -95,6 +98,8 @@ def apply_kind(
         return int(const) * args[0]  # type: ignore[arg-type]
     if kind in (SUM, TOTAL):
         return sum(args)
+    if kind == UNIT_TOTAL:
+        return sum(c * u for c, u in zip(args[0::2], args[1::2]))
     if kind == DIFF:
         return args[0] - args[1]
     raise ValueError(f"unknown node kind {kind!r}; expected one of {KINDS}")

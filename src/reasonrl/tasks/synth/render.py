@@ -25,6 +25,7 @@ from reasonrl.tasks.synth.graph import (
     DIFF,
     SUM,
     TOTAL,
+    UNIT_TOTAL,
     UNKNOWN,
     GoldNode,
 )
@@ -44,7 +45,7 @@ def _join_names(names: Sequence[str]) -> str:
 
 def statement(node: GoldNode) -> str | None:
     """The problem sentence that defines `node` (None for a TOTAL: it is implicit)."""
-    head = f"The number of {node.name}"
+    head = f"The {node.name}" if node.layer == 2 else f"The number of {node.name}"
     p = node.parents
     if node.kind == CONST:
         return f"{head} equals {node.const}."
@@ -60,14 +61,14 @@ def statement(node: GoldNode) -> str | None:
         return f"{head} equals the sum of {_join_names(p)}."
     if node.kind == DIFF:
         return f"{head} equals the difference between {p[0]} and {p[1]}."
-    if node.kind == TOTAL:
+    if node.kind in (TOTAL, UNIT_TOTAL):
         return None
     raise ValueError(f"cannot render node kind {node.kind!r} of {node.name!r}")
 
 
 def question(node: GoldNode) -> str:
     """The question about the query node (the last node of the topological order)."""
-    if node.kind == TOTAL:
+    if node.kind in (TOTAL, UNIT_TOTAL) or node.layer == 2:
         return f"What is the {node.name}?"
     return f"How many {node.item} does {node.place} have?"
 
@@ -85,6 +86,30 @@ def _sum_steps(
         steps.append(f"{lhs} = {acc_sym} + {syms[i]} = {acc_text} + {texts[i]} = {results[i - 1]}")
         acc_sym, acc_text = lhs, results[i - 1]
     return steps
+
+
+def _unit_total_steps(
+    node: GoldNode, syms: Sequence[str], wrapped: Sequence[str], result: Sequence[str]
+) -> list[str]:
+    """Products count * average per kind (letters aux[:k]), then their sum chain into node.var.
+
+    `result` holds the k product texts followed by the k - 1 partial sums.
+    """
+    k = len(syms) // 2
+    prods = [node.var] if k == 1 else list(node.aux_vars[:k])
+    steps = [
+        f"{prods[i]} = {syms[2 * i]} * {syms[2 * i + 1]} = "
+        f"{wrapped[2 * i]} * {wrapped[2 * i + 1]} = {result[i]}"
+        for i in range(k)
+    ]
+    if k > 1:
+        steps += _sum_steps(node.var, prods, result[:k], result[k:], node.aux_vars[k:])
+    return steps
+
+
+def unit_total_results(products: Sequence[str], partials: Sequence[str]) -> list[str]:
+    """Result texts of a UNIT_TOTAL: the products, then the running sums (if > 1 product)."""
+    return [*products, *(partials if len(products) > 1 else [])]
 
 
 def node_steps(
@@ -117,6 +142,8 @@ def node_steps(
         steps = [f"{v} = {syms[0]} - {syms[1]} = {texts[0]} - {wrapped[1]} = {result[-1]}"]
     elif node.kind in (SUM, TOTAL):
         steps = _sum_steps(v, syms, texts, result, node.aux_vars)
+    elif node.kind == UNIT_TOTAL:
+        steps = _unit_total_steps(node, syms, wrapped, result)
     else:
         raise ValueError(f"cannot render node kind {node.kind!r} of {node.name!r}")
     steps[-1] = "so " + steps[-1]
@@ -141,6 +168,12 @@ def forward_trace(nodes: Sequence[GoldNode], answer: int) -> str:
     for node in nodes:
         if node.kind in (SUM, TOTAL):
             result = [str(s) for s in partial_sums([value_of[p] for p in node.parents])]
+        elif node.kind == UNIT_TOTAL:
+            vals = [value_of[p] for p in node.parents]
+            prods = [c * u for c, u in zip(vals[0::2], vals[1::2])]
+            result = unit_total_results(
+                [str(x) for x in prods], [str(s) for s in partial_sums(prods)]
+            )
         else:
             result = [str(node.value)]
         steps = node_steps(node, var_of, lambda name: str(value_of[name]), result)

@@ -25,10 +25,11 @@ from reasonrl.tasks.synth.graph import (
     DIFF,
     SUM,
     TOTAL,
+    UNIT_TOTAL,
     UNKNOWN,
     GoldNode,
 )
-from reasonrl.tasks.synth.render import node_steps
+from reasonrl.tasks.synth.render import node_steps, unit_total_results
 from reasonrl.tasks.synth.vocab import Context
 
 Linear = tuple[int, int]  # (a, b) for a * x + b
@@ -43,6 +44,21 @@ def format_linear(form: Linear) -> str:
     if a > 0:
         return xs if b == 0 else (f"{xs} + {b}" if b > 0 else f"{xs} - {-b}")
     return f"{b} - {xs}" if b >= 0 else f"0 - {xs} - {-b}"
+
+
+class NonLinearError(ValueError):
+    """A product of two quantities that both depend on x."""
+
+
+def _product(a: Linear, b: Linear, name: str) -> Linear:
+    if a[0] and b[0]:
+        raise NonLinearError(f"{name}: product of two terms in x")
+    return (a[0] * b[1] + b[0] * a[1], a[1] * b[1])
+
+
+def _sum_of_products(ps: list[Linear], name: str) -> Linear:
+    prods = [_product(c, u, name) for c, u in zip(ps[0::2], ps[1::2])]
+    return (sum(p[0] for p in prods), sum(p[1] for p in prods))
 
 
 def linear_forms(nodes: list[GoldNode]) -> dict[str, Linear]:
@@ -65,6 +81,8 @@ def linear_forms(nodes: list[GoldNode]) -> dict[str, Linear]:
             forms[n.name] = (sum(p[0] for p in ps), sum(p[1] for p in ps))
         elif n.kind == DIFF:
             forms[n.name] = (ps[0][0] - ps[1][0], ps[0][1] - ps[1][1])
+        elif n.kind == UNIT_TOTAL:
+            forms[n.name] = _sum_of_products(ps, n.name)
         else:
             raise ValueError(f"no linear form for node kind {n.kind!r} of {n.name!r}")
     return forms
@@ -72,6 +90,14 @@ def linear_forms(nodes: list[GoldNode]) -> dict[str, Linear]:
 
 def _results(node: GoldNode, forms: dict[str, Linear]) -> list[str]:
     """Texts of the step results of `node` (partial sums for a sum chain)."""
+    if node.kind == UNIT_TOTAL:
+        ps = [forms[p] for p in node.parents]
+        prods = [_product(c, u, node.name) for c, u in zip(ps[0::2], ps[1::2])]
+        running, acc = [], prods[0]
+        for p in prods[1:]:
+            acc = (acc[0] + p[0], acc[1] + p[1])
+            running.append(format_linear(acc))
+        return unit_total_results([format_linear(p) for p in prods], running)
     if node.kind not in (SUM, TOTAL) or len(node.parents) < 2:
         return [format_linear(forms[node.name])]
     out, a, b = [], *forms[node.parents[0]]
@@ -102,25 +128,35 @@ def reverse_trace(nodes: list[GoldNode], forms: dict[str, Linear], known: int, a
 
 
 def reverse_question(query: GoldNode, unknown: GoldNode, known: int) -> str:
-    """ "If the number of Q is v, how many K does P have?" (Q a total: "If the total ... is v")."""
-    subject = f"the {query.name}" if query.kind == TOTAL else f"the number of {query.name}"
+    """Question of a reverse problem: "If the number of Q is v, how many K does P have?".
+
+    A total or third-layer average is named without "the number of"; an unknown average is asked
+    as "what is the average number of ...?".
+    """
+    named = query.kind in (TOTAL, UNIT_TOTAL) or query.layer == 2
+    subject = f"the {query.name}" if named else f"the number of {query.name}"
+    if unknown.layer == 2:
+        return f"If {subject} is {known}, what is the {unknown.name}?"
     return f"If {subject} is {known}, how many {unknown.item} does {unknown.place} have?"
 
 
 def draw_reverse(
     op: int, rng: random.Random, ctx: Context, number_range: int, max_value: int,
-    distractors: tuple[int, int],
+    distractors: tuple[int, int], depth: int = 2,
 ):  # type: ignore[no-untyped-def]  # fmt: skip
     """One reverse-mode problem (raises generator._Retry on a dead end); see module docstring."""
     from reasonrl.tasks.synth.generator import _draw_forward, _Retry, assemble
 
-    nodes, extra = _draw_forward(op, rng, ctx, number_range, max_value, distractors)
+    nodes, extra = _draw_forward(op, rng, ctx, number_range, max_value, distractors, depth)
     consts = [i for i, n in enumerate(nodes) if n.kind == CONST]
     rng.shuffle(consts)
     for i in consts:
         trial = list(nodes)
         trial[i] = replace(nodes[i], kind=UNKNOWN, var="x")
-        forms = linear_forms(trial)
+        try:
+            forms = linear_forms(trial)
+        except NonLinearError:  # x would multiply itself in a third-layer product
+            continue
         if forms[trial[-1].name][0] != 0:
             break
     else:

@@ -17,6 +17,8 @@ class Context:
     """One surface form: place names, kind names and the phrases around them.
 
     `total_phrase` names the abstract quantity of a place ("total number of adult animals");
+    `unit_phrase` is the optional third layer ("newborn children": "average number of newborn
+    children per adult owl in <place>", totalled as "total number of newborn children in <place>").
     the upstream template name is kept in `template` for reference.
     """
 
@@ -25,6 +27,7 @@ class Context:
     places: tuple[str, ...]
     kinds: tuple[str, ...]
     total_phrase: str
+    unit_phrase: str = ""
 
 
 _ZOO_PLACES = tuple(
@@ -81,13 +84,28 @@ _MOVIE_KINDS = tuple(
 
 CONTEXTS: dict[str, Context] = {
     "zoo": Context(
-        "zoo", "crazy_zootopia", _ZOO_PLACES, _ZOO_KINDS, "total number of adult animals"
+        "zoo",
+        "crazy_zootopia",
+        _ZOO_PLACES,
+        _ZOO_KINDS,
+        "total number of adult animals",
+        "newborn children",
     ),
     "school": Context(
-        "school", "teachers_in_school", _SCHOOL_PLACES, _SCHOOL_KINDS, "total number of schools"
+        "school",
+        "teachers_in_school",
+        _SCHOOL_PLACES,
+        _SCHOOL_KINDS,
+        "total number of schools",
+        "teachers",
     ),
     "movie": Context(
-        "movie", "movie_festival_awards", _MOVIE_PLACES, _MOVIE_KINDS, "total number of movies"
+        "movie",
+        "movie_festival_awards",
+        _MOVIE_PLACES,
+        _MOVIE_KINDS,
+        "total number of movies",
+        "nominations",
     ),
 }
 
@@ -103,7 +121,9 @@ GRAMMAR_WORDS: tuple[str, ...] = (
 
 # Append-only: words added after the first release go here, at the end of the vocabulary, so the
 # ids of existing tokens (and checkpoints trained with them) never move.
-APPENDED_WORDS: tuple[str, ...] = ("If", "how")
+APPENDED_WORDS: tuple[str, ...] = (
+    "If", "how", "what", "average", "newborn", "children", "teachers", "nominations",
+)  # fmt: skip
 
 VARIABLE_NAMES: tuple[str, ...] = tuple("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 PUNCTUATION: tuple[str, ...] = (".", ",", ";", ":", "?", "=", "+", "-", "*", "/", "(", ")")
