@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from reasonrl.algos.shaping import overlong_penalty
 from reasonrl.rewards.api import call_reward
 from reasonrl.rollout.base import SamplingParams
+from reasonrl.trainer.sft_data import encode_prompt  # one prompt encoding for SFT, RL and eval
 from reasonrl.types import Completion, RewardResult, Rollout, Sample
 
 if TYPE_CHECKING:
@@ -24,13 +25,6 @@ if TYPE_CHECKING:
     from reasonrl.trainer.timing import Timer
 
 MAX_DYNAMIC_ROUNDS = 4
-
-
-def encode_prompt(tokenizer: Any, text: str) -> list[int]:
-    """Prompt token ids exactly as SFT saw them: BOS (if the tokenizer has one) then the text."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    bos = tokenizer.bos_token_id
-    return ([bos] if bos is not None else []) + list(ids)
 
 
 @dataclass
