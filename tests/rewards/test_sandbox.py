@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reasonrl.rewards import sandbox as sb
-from reasonrl.rewards._sandbox_procs import _uid_pids
+from reasonrl.rewards._sandbox_procs import uid_pids
 from reasonrl.rewards.sandbox import SandboxLimits, detect_mode, run_python
 
 pytestmark = pytest.mark.skipif(detect_mode() in ("uid", "none"), reason="no namespaces here")
@@ -173,7 +173,7 @@ def test_pid_namespace_and_daemons_die_with_the_run():
     assert pid == "1"  # the harness is the init of its own PID namespace
     assert len(eval(visible)) <= 3  # harness, daemon: the host's processes are invisible
     if ROOT:
-        assert _uid_pids(res.isolation.uid) == []  # nothing of that uid survives on the host
+        assert uid_pids(res.isolation.uid) == []  # nothing of that uid survives on the host
 
 
 def test_early_exit_is_not_success():

@@ -54,7 +54,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from reasonrl.rewards._sandbox_procs import kill_tree, tree_pids, tree_rss_bytes
+from reasonrl.rewards._sandbox_procs import kill_tree, tree_pids, tree_rss_bytes, wait_uid_gone
 
 _HARNESS = Path(__file__).with_name("_sandbox_harness.py")
 UID_BASE = int(os.environ.get("REASONRL_SANDBOX_UID_BASE", "61000"))
@@ -280,6 +280,9 @@ def run_python(
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
         if uid is not None:
+            # the next run with this uid must start from zero processes (RLIMIT_NPROC)
+            if mode == "root":
+                wait_uid_gone(uid)
             _slots().release(uid)
 
 
