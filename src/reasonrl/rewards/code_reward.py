@@ -11,6 +11,9 @@ Test formats (from `sample.meta`):
   `check` are kept in every case), so a partial pass rate exists; a `check` without top-level
   asserts is one case.
 - A list of snippets: `meta["tests"]`, e.g. ["assert add(1, 2) == 3", ...], one case each.
+- Stdin/stdout cases: `meta["io_tests"]` = [{"input": str, "output": str}, ...]; each case is
+  its own sandbox run and the output is compared on the host (`run_io_tests`): the sturdiest
+  format against reward hacking, since nothing inside the sandbox decides the verdict.
 """
 
 from __future__ import annotations
@@ -109,6 +112,31 @@ def run_tests(
     )
 
 
+def _normalise_output(text: str) -> list[str]:
+    return [line.rstrip() for line in text.strip().splitlines()]
+
+
+def run_io_tests(
+    code: str, cases: Sequence[tuple[str, str]], *, limits: SandboxLimits | None = None
+) -> TestReport:
+    """Stdin/stdout problems: one sandbox run per (input, expected output) case, the output
+    compared on the host (trailing whitespace ignored), so the program cannot fake a verdict."""
+    if not cases:
+        raise ValueError("run_io_tests needs at least one (input, expected output) case")
+    results = [run_python(code, stdin=inp, limits=limits) for inp, _ in cases]
+    ok = [
+        r.status == "ok" and r.completed and _normalise_output(r.stdout) == _normalise_output(exp)
+        for r, (_, exp) in zip(results, cases, strict=True)
+    ]
+    return TestReport(
+        passed=all(ok),
+        fraction=sum(ok) / len(ok),
+        n_cases=len(ok),
+        n_passed=sum(ok),
+        result=next((r for r, good in zip(results, ok, strict=True) if not good), results[-1]),
+    )
+
+
 def program_for(sample: Sample, completion: Completion) -> str:
     """The program to test: a fenced block if the completion has one (prefixed with the prompt
     when it does not define the entry point itself), else prompt + completion (HumanEval)."""
@@ -124,14 +152,18 @@ def program_for(sample: Sample, completion: Completion) -> str:
 def _code_reward(
     sample: Sample, completion: Completion, *, all_or_nothing: bool
 ) -> RewardResult | None:
-    test, tests = sample.meta.get("test"), sample.meta.get("tests")
-    if test is None and tests is None:
+    test, tests, io = sample.meta.get("test"), sample.meta.get("tests"), sample.meta.get("io_tests")
+    if test is None and tests is None and io is None:
         return None
-    report = run_tests(
-        program_for(sample, completion),
-        test if test is not None else tests,
-        entry_point=sample.meta.get("entry_point") if test is not None else None,
-    )
+    program = program_for(sample, completion)
+    if io is not None:
+        report = run_io_tests(program, [(c["input"], c["output"]) for c in io])
+    else:
+        report = run_tests(
+            program,
+            test if test is not None else tests,
+            entry_point=sample.meta.get("entry_point") if test is not None else None,
+        )
     info = {
         "passed": report.passed,
         "fraction": report.fraction,
