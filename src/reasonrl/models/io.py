@@ -1,0 +1,173 @@
+"""Load and save policies as plain Hugging Face directories.
+
+A saved policy is `config.json` + `model.safetensors` + tokenizer files,
+so `AutoModelForCausalLM.from_pretrained(dir)` and `AutoTokenizer.from_pretrained(dir)` open it
+with no reasonrl code. `load_policy` opens any such local directory, and the special path
+`builtin:synth-micro` resolves to the base checkpoint shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+BUILTIN_PREFIX = "builtin:"
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+BUILTIN_MODELS: dict[str, Path] = {"synth-micro": ASSETS_DIR / "synth-micro"}
+
+DTYPES = {
+    "fp32": "float32",
+    "float32": "float32",
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp16": "float16",
+    "float16": "float16",
+}
+
+
+def resolve_policy_path(path: str | Path) -> Path:
+    """The local directory behind `path` (`builtin:NAME` -> the packaged checkpoint).
+
+    Raises:
+        FileNotFoundError: naming the path when it is not a directory holding `config.json`.
+        ValueError: for an unknown `builtin:` name.
+    """
+    text = str(path)
+    if text.startswith(BUILTIN_PREFIX):
+        name = text[len(BUILTIN_PREFIX) :]
+        if name not in BUILTIN_MODELS:
+            raise ValueError(
+                f"unknown builtin model {text!r}; available: "
+                + ", ".join(BUILTIN_PREFIX + n for n in sorted(BUILTIN_MODELS))
+            )
+        local = BUILTIN_MODELS[name]
+    else:
+        local = Path(text).expanduser()
+    if not local.is_dir():
+        raise FileNotFoundError(f"model directory not found: {local} (from {text!r})")
+    if not (local / "config.json").is_file():
+        raise FileNotFoundError(f"{local} has no config.json: not a Hugging Face model directory")
+    return local
+
+
+def torch_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """`"bf16"`/`"fp32"`/`"fp16"` (or a torch.dtype) -> torch.dtype."""
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(DTYPES)}")
+    return getattr(torch, DTYPES[dtype])
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    """The tokenizer saved in a local model directory (no network)."""
+    from transformers import AutoTokenizer
+
+    local = resolve_policy_path(path)
+    tokenizer = AutoTokenizer.from_pretrained(str(local), local_files_only=True)
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_policy(
+    path: str | Path,
+    *,
+    dtype: str | torch.dtype = "fp32",
+    device: str | torch.device = "cpu",
+    trust_remote_code: bool = False,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a causal LM and its tokenizer from a local Hugging Face directory.
+
+    Args:
+        path: a directory with `config.json` + weights + tokenizer files, or `builtin:synth-micro`.
+        dtype: weight dtype (`fp32` for training on CPU; `bf16` halves memory).
+        device: where to put the weights.
+        trust_remote_code: forwarded to `from_pretrained` for custom architectures.
+
+    Returns:
+        (model in eval mode, tokenizer with a pad token).
+    """
+    from transformers import AutoModelForCausalLM
+
+    local = resolve_policy_path(path)
+    tokenizer = load_tokenizer(local)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(local),
+        dtype=torch_dtype(dtype),
+        local_files_only=True,
+        trust_remote_code=trust_remote_code,
+    )
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def save_policy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    path: str | Path,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write `model` and `tokenizer` as a plain HF directory that `AutoTokenizer` reloads unchanged.
+
+    transformers 5 builds the tokenizer class registered for `config.json`'s model type (for
+    `qwen2`: byte-level BPE, rebuilt from our word-level vocab, so ids change; feasibility.md,
+    "pitfalls") even when `tokenizer_config.json` names another class. For a generic fast
+    tokenizer we therefore also write an `auto_map` naming `TokenizersBackend`, the one hook that
+    makes `AutoTokenizer` load `tokenizer.json` unchanged; a probe sentence is re-encoded after
+    saving and any id mismatch raises.
+
+    Args:
+        model: any `PreTrainedModel`.
+        tokenizer: its tokenizer.
+        path: output directory (created; existing files overwritten).
+        extra: optional JSON-able metadata written to `reasonrl.json` (e.g. training summary).
+
+    Returns:
+        The directory.
+    """
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    _pin_tokenizer_class(out, tokenizer)
+    _check_tokenizer_reload(out, tokenizer)
+    if extra is not None:
+        (out / "reasonrl.json").write_text(json.dumps(extra, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+GENERIC_FAST_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+
+def _pin_tokenizer_class(out: Path, tokenizer: PreTrainedTokenizerBase) -> None:
+    config_file = out / "tokenizer_config.json"
+    tok_config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    name = type(tokenizer).__name__
+    if name in GENERIC_FAST_TOKENIZERS:
+        tok_config["tokenizer_class"] = "TokenizersBackend"
+        tok_config["auto_map"] = {"AutoTokenizer": [None, "TokenizersBackend"]}
+    tok_config.setdefault("clean_up_tokenization_spaces", False)
+    config_file.write_text(json.dumps(tok_config, indent=2, ensure_ascii=False) + "\n")
+
+
+def _check_tokenizer_reload(out: Path, tokenizer: PreTrainedTokenizerBase) -> None:
+    from transformers import AutoTokenizer
+
+    probe = " ".join(tokenizer.convert_ids_to_tokens(list(range(min(len(tokenizer), 64)))))
+    reloaded = AutoTokenizer.from_pretrained(str(out), local_files_only=True)
+    want, got = tokenizer(probe)["input_ids"], reloaded(probe)["input_ids"]
+    if want != got:
+        raise RuntimeError(
+            f"AutoTokenizer.from_pretrained({out}) gives different ids than the saved tokenizer "
+            f"({type(reloaded).__name__} vs {type(tokenizer).__name__}); fix tokenizer_config.json"
+        )
