@@ -96,8 +96,14 @@ class ModelConfig(ConfigModel):
 
 
 class DataConfig(ConfigModel):
-    task: Literal["synth", "jsonl"] = "synth"
-    """`synth`: generated DAG arithmetic problems; `jsonl`: prompts/answers read from files."""
+    task: Literal["synth", "jsonl", "benchmark"] = "synth"
+    """`synth`: generated DAG problems; `jsonl`: a JSONL/Parquet/HF-datasets file (train_file,
+    fields); `benchmark`: a file of the shared benchmark data by name (data.benchmark)."""
+    benchmark: str | None = None
+    """With task=benchmark: gsm8k_train | gsm8k_test | math500 | math_test | aime24 | humaneval |
+    countdown (reasonrl.data.benchmarks.BENCHMARKS), read from data.data_dir."""
+    data_dir: str = "../shared/data"
+    """Folder holding the benchmark files (task=benchmark)."""
     ops: tuple[Annotated[int, Strict(), Field(ge=1, le=30)], ...] = Field((3, 4, 5), min_length=1)
     """Operation counts (difficulty) of the synthetic RL problems, each 1..30."""
     contexts: tuple[Literal["zoo", "school", "movie"], ...] = Field(("zoo",), min_length=1)
@@ -119,6 +125,8 @@ class DataConfig(ConfigModel):
     def _check_files(self) -> DataConfig:
         if self.task == "jsonl" and not self.train_file:
             raise ValueError("data.task=jsonl needs data.train_file")
+        if self.task == "benchmark" and not self.benchmark:
+            raise ValueError("data.task=benchmark needs data.benchmark")
         if self.task == "synth" and (self.train_file or self.eval_file):
             raise ValueError("data.train_file/eval_file are only read when data.task=jsonl")
         return self
@@ -219,8 +227,11 @@ class AlgoConfig(ConfigModel):
 
 
 class RewardConfig(ConfigModel):
-    kind: Literal["synth_process", "synth_strict", "synth_outcome"] = "synth_strict"
-    """Reward function (reasonrl.rewards); synth_* need data.task=synth."""
+    kind: Literal[
+        "synth_process", "synth_strict", "synth_outcome",
+        "math", "countdown", "code_tests", "code_tests_all",
+    ] = "synth_strict"  # fmt: skip
+    """Reward function: synth_* (need data.task=synth) or one of reasonrl.rewards.REWARDS."""
     alpha: Float = Field(0.2, ge=0, le=1)
     """Mixing weight of synth_process: alpha * outcome + (1 - alpha) * process."""
 

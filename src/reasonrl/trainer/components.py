@@ -15,10 +15,16 @@ def make_source(cfg: RLConfig) -> PromptSource:
     d = cfg.data
     if d.task == "synth":
         return SynthSource(d.ops, contexts=d.contexts, modes=d.modes, seed=d.seed)
-    from reasonrl.data.loaders import load_jsonl
+    if d.task == "benchmark":
+        from reasonrl.data.benchmarks import load_benchmark
+
+        assert d.benchmark is not None  # guaranteed by DataConfig validation
+        return ListSource(load_benchmark(d.benchmark, d.data_dir), seed=d.seed)
+    from reasonrl.data.loaders import load_any
 
     assert d.train_file is not None  # guaranteed by DataConfig validation
-    return ListSource(load_jsonl(d.train_file, fields=dict(d.fields)), seed=d.seed)
+    mapping = {"fields": dict(d.fields)} if d.fields else {}  # else the loader's defaults
+    return ListSource(load_any(d.train_file, **mapping), seed=d.seed)
 
 
 def make_reward(cfg: RLConfig) -> RewardCallable:
@@ -35,4 +41,6 @@ def make_reward(cfg: RLConfig) -> RewardCallable:
 
         reward.__name__ = kind
         return reward
-    raise ValueError(f"reward.kind={kind!r} has no builder")
+    from reasonrl.rewards import REWARDS
+
+    return REWARDS[kind]
