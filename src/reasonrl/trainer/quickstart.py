@@ -52,7 +52,6 @@ def run_eval(model: Any, tokenizer: Any, samples: list[Any], cfg: RLConfig) -> d
         temperature=cfg.eval.temperature,
         max_new_tokens=cfg.eval.max_new_tokens,
         seed=EVAL_SEED,
-        dtype=cfg.model.dtype,
     )
     return result.to_dict()
 
