@@ -87,8 +87,9 @@ class ConfigModel(BaseModel):
 class ModelConfig(ConfigModel):
     path: str = "builtin:synth-micro"
     """HF directory or hub id of the policy; `builtin:synth-micro` = the shipped base checkpoint."""
-    dtype: Literal["bf16", "fp32"] = "bf16"
-    """Compute dtype (bf16 autocast is 2-3x faster than fp32 on AVX512-BF16 CPUs)."""
+    dtype: Literal["auto", "bf16", "fp32"] = "auto"
+    """Compute dtype: bf16 autocast is 2-3x faster than fp32 on CPUs with native bf16
+    (avx512_bf16/AMX) and ~10x slower without; `auto` picks bf16 only where it is fast."""
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
     """torch device for training and the HF rollout engine."""
     threads: PosInt | None = None

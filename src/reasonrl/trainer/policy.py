@@ -16,8 +16,13 @@ from reasonrl.types import Batch
 
 
 def autocast(dtype: str, device: str = "cpu") -> torch.autocast | nullcontext:
-    """bf16 autocast where asked (2-3x faster than fp32 on this CPU, see feasibility.md)."""
-    if dtype == "bf16":
+    """bf16 autocast for "bf16", and for "auto" where bf16 is fast (native bf16 CPU or CUDA).
+
+    Master weights stay fp32 either way; only the matmuls run in bf16.
+    """
+    from reasonrl.rollout.hf_engine import resolve_dtype
+
+    if resolve_dtype(dtype, device) == torch.bfloat16:
         return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
     return nullcontext()
 
