@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 
 from reasonrl.rollout.base import SamplingParams
-from reasonrl.rollout.decoder import DecoderWeights, prefill
+from reasonrl.rollout.decoder import DecoderWeights, prefill, rope_table
 from reasonrl.rollout.sampling import sample_next
 from reasonrl.rollout.stops import StopChecker
 
@@ -38,6 +38,7 @@ class ActiveRows:
     ngen: torch.Tensor  # (W,) int64 response tokens sampled so far
     out_tokens: torch.Tensor  # (W, M + 1) int64; the extra column absorbs dead rows' writes
     out_logprobs: torch.Tensor  # (W, M + 1) float32
+    rope: tuple[torch.Tensor, torch.Tensor]  # cos/sin tables (C, hd)
     prompt_of: list[int]  # host: which prompt / sample each row is
     sample_of: list[int]
     pos_host: list[int]  # host mirror of `positions` (gives the attention span without a sync)
@@ -102,22 +103,28 @@ def _empty_cache_like(k: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
 
 
 def _select(batch: ActiveRows, keep: list[int]) -> ActiveRows:
-    """The batch restricted to rows `keep`, with the used part of the cache copied once."""
+    """The batch restricted to rows `keep` (in order); the cache is compacted in place.
+
+    Kept rows move to the front of the same buffer and only their used columns are copied; the
+    columns beyond come from whatever row was there before, finite values that stay masked.
+    This costs less than zeroing a fresh buffer, which a compaction would otherwise be dominated by.
+    """
     index = torch.tensor(keep, dtype=torch.int64)
-    span = max(batch.pos_host[r] for r in keep) + 1 if keep else 1
-    k = _empty_cache_like(batch.k, len(keep), batch.k.shape[3])
-    v = _empty_cache_like(batch.v, len(keep), batch.v.shape[3])
-    k[:, :, :, :span] = batch.k[:, index, :, :span]
-    v[:, :, :, :span] = batch.v[:, index, :, :span]
+    n = len(keep)
+    if keep != list(range(n)):
+        span = max(batch.pos_host[r] for r in keep) + 1
+        batch.k[:, :n, :, :span] = batch.k[:, index, :, :span]  # RHS is a copy: no aliasing
+        batch.v[:, :n, :, :span] = batch.v[:, index, :, :span]
     return ActiveRows(
-        k=k,
-        v=v,
+        k=batch.k[:, :n],
+        v=batch.v[:, :n],
         positions=batch.positions[index],
         pending=batch.pending[index],
         keys=batch.keys[index],
         ngen=batch.ngen[index],
         out_tokens=batch.out_tokens[index],
         out_logprobs=batch.out_logprobs[index],
+        rope=batch.rope,
         prompt_of=[batch.prompt_of[r] for r in keep],
         sample_of=[batch.sample_of[r] for r in keep],
         pos_host=[batch.pos_host[r] for r in keep],
@@ -203,6 +210,7 @@ def admit_rows(
         ngen=torch.ones(rows_new, dtype=torch.int64),
         out_tokens=out_tokens,
         out_logprobs=out_logprobs,
+        rope=rope_table(w, capacity) if batch is None else batch.rope,
         prompt_of=prompt_of,
         sample_of=[j for _ in items for j in range(n)],
         pos_host=plens.tolist(),
@@ -229,6 +237,7 @@ def _concat(old: ActiveRows, new: ActiveRows, k: torch.Tensor, v: torch.Tensor) 
         ngen=torch.cat([old.ngen, new.ngen]),
         out_tokens=torch.cat([old.out_tokens[:, :width], new.out_tokens]),
         out_logprobs=torch.cat([old.out_logprobs[:, :width], new.out_logprobs]),
+        rope=old.rope,
         prompt_of=old.prompt_of + new.prompt_of,
         sample_of=old.sample_of + new.sample_of,
         pos_host=old.pos_host + new.pos_host,

@@ -143,21 +143,27 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor
     return x * cos + rotated * sin
 
 
-def _cos_sin(w: DecoderWeights, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables (..., hd) at integer positions, computed in float32 like HF."""
-    freqs = positions[..., None].float() * w.inv_freq
+def rope_table(w: DecoderWeights, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables (length, hd) for positions 0..length-1, computed in float32 like HF."""
+    freqs = torch.arange(length, dtype=torch.float32)[:, None] * w.inv_freq
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos().to(w.dtype), emb.sin().to(w.dtype)
+
+
+def _qkv(
+    w: DecoderWeights, layer: _Layer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rotated q (N, h, hd), rotated k (N, kvh, hd) and v (N, kvh, hd) from the residual x."""
+    qkv = F.linear(_rms_norm(x, layer.ln1, w.eps, w.dtype), layer.wqkv, layer.bqkv)
+    heads = w.n_heads + w.n_kv_heads
+    qk = _rope(qkv[:, : heads * w.head_dim].unflatten(-1, (heads, w.head_dim)), cos, sin)
+    v = qkv[:, heads * w.head_dim :].unflatten(-1, (w.n_kv_heads, w.head_dim))
+    return qk[:, : w.n_heads], qk[:, w.n_heads :], v
 
 
 def _mlp(layer: _Layer, h: torch.Tensor) -> torch.Tensor:
     gate, up = F.linear(h, layer.wgu).chunk(2, dim=-1)
     return F.linear(F.silu(gate) * up, layer.wdown)
-
-
-def _split_qkv(w: DecoderWeights, qkv: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    q_size, kv_size = w.n_heads * w.head_dim, w.n_kv_heads * w.head_dim
-    return qkv.split((q_size, kv_size, kv_size), dim=-1)
 
 
 def _logits(w: DecoderWeights, x: torch.Tensor) -> torch.Tensor:
@@ -184,28 +190,39 @@ def prefill(
     n_prompts, width = tokens.shape
     valid = torch.arange(width)[None, :] < lengths[:, None]  # (P, Lp)
     positions = torch.arange(width).expand(n_prompts, width)[valid]  # (Ntok,)
+    last = torch.cumsum(lengths, 0) - 1  # each prompt's last token among the packed rows
     x = w.embed[tokens[valid]]  # (Ntok, H) float32 residual stream
-    cos, sin = _cos_sin(w, positions)
-    cos, sin = cos[:, None, :], sin[:, None, :]  # broadcast over heads
+    cos, sin = rope_table(w, width)
+    cos, sin = cos[positions][:, None, :], sin[positions][:, None, :]  # broadcast over heads
     keys, values = [], []
-    for layer in w.layers:
-        qkv = F.linear(_rms_norm(x, layer.ln1, w.eps, w.dtype), layer.wqkv, layer.bqkv)
-        q, k, v = _split_qkv(w, qkv)
-        q = _rope(q.unflatten(-1, (w.n_heads, w.head_dim)), cos, sin)
-        k = _rope(k.unflatten(-1, (w.n_kv_heads, w.head_dim)), cos, sin)
-        v = v.unflatten(-1, (w.n_kv_heads, w.head_dim))
-        padded = []
-        for flat in (q, k, v):  # (Ntok, heads, hd) -> (P, heads, Lp, hd)
-            out = flat.new_zeros((n_prompts, width, *flat.shape[1:]))
-            out[valid] = flat
-            padded.append(out.transpose(1, 2))
-        attn = F.scaled_dot_product_attention(*padded, is_causal=True, enable_gqa=True)
-        x = x + F.linear(attn.transpose(1, 2)[valid].flatten(1), layer.wo, layer.bo).float()
+    for i, layer in enumerate(w.layers):
+        q, k, v = _qkv(w, layer, x, cos, sin)
+        k_pad, v_pad = _pad(k, valid), _pad(v, valid)  # (P, kvh, Lp, hd)
+        keys.append(k_pad)
+        values.append(v_pad)
+        if i < len(w.layers) - 1:
+            attn = F.scaled_dot_product_attention(
+                _pad(q, valid), k_pad, v_pad, is_causal=True, enable_gqa=True
+            )
+            attn = attn.transpose(1, 2)[valid].flatten(1)  # (Ntok, h*hd)
+        else:
+            # the last layer's outputs matter only at each prompt's last token (its keys and
+            # values above were all needed): skip attention/MLP elsewhere, ~1/nL of the prefill
+            x = x[last]
+            see = (torch.arange(width)[None, :] < lengths[:, None])[:, None, None, :]
+            attn = F.scaled_dot_product_attention(
+                q[last][:, :, None, :], k_pad, v_pad, attn_mask=see, enable_gqa=True
+            ).flatten(1)  # (P, h*hd)
+        x = x + F.linear(attn, layer.wo, layer.bo).float()
         x = x + _mlp(layer, _rms_norm(x, layer.ln2, w.eps, w.dtype)).float()
-        keys.append(padded[1])
-        values.append(padded[2])
-    last = torch.cumsum(lengths, 0) - 1  # index of each prompt's last token in the packed rows
-    return _logits(w, x[last]), torch.stack(keys), torch.stack(values)
+    return _logits(w, x), torch.stack(keys), torch.stack(values)
+
+
+def _pad(flat: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(Ntok, heads, hd) packed rows -> (P, heads, Lp, hd) right-padded with zeros."""
+    out = flat.new_zeros((*valid.shape, *flat.shape[1:]))
+    out[valid] = flat
+    return out.transpose(1, 2)
 
 
 def decode_step(
@@ -215,6 +232,7 @@ def decode_step(
     k_cache: torch.Tensor,
     v_cache: torch.Tensor,
     span: int,
+    rope: tuple[torch.Tensor, torch.Tensor],
 ) -> torch.Tensor:
     """Append one token per row to the cache (in place) and return the next-token logits.
 
@@ -224,6 +242,7 @@ def decode_step(
         positions: (W,) int64 its position = the row's current length; it is written there.
         k_cache, v_cache: (nL, W, kvh, C, hd) ragged caches, updated in place.
         span: max(positions) + 1, the columns any row can attend to (a host int: no sync).
+        rope: `rope_table(w, C)`, computed once per generation.
 
     Returns:
         (W, V) float32 logits.
@@ -236,16 +255,11 @@ def decode_step(
     mask = mask[:, None, None, :]
     scale = w.head_dim**-0.5
     x = w.embed[tokens]  # (W, H)
-    cos, sin = _cos_sin(w, positions)
-    cos, sin = cos[:, None, :], sin[:, None, :]
+    cos, sin = rope[0][positions][:, None, :], rope[1][positions][:, None, :]
     for i, layer in enumerate(w.layers):
-        qkv = F.linear(_rms_norm(x, layer.ln1, w.eps, w.dtype), layer.wqkv, layer.bqkv)
-        q, k, v = _split_qkv(w, qkv)
-        q = _rope(q.unflatten(-1, (w.n_heads, w.head_dim)), cos, sin)
-        k_cache[i, rows, :, positions] = _rope(
-            k.unflatten(-1, (w.n_kv_heads, w.head_dim)), cos, sin
-        )
-        v_cache[i, rows, :, positions] = v.unflatten(-1, (w.n_kv_heads, w.head_dim))
+        q, k, v = _qkv(w, layer, x, cos, sin)
+        k_cache[i, rows, :, positions] = k
+        v_cache[i, rows, :, positions] = v
         # grouped-query attention without repeating K/V: (W, kvh, g, hd) @ (W, kvh, hd, span)
         q = q.unflatten(1, (w.n_kv_heads, groups))
         scores = torch.matmul(q, k_cache[i, :, :, :span].transpose(-1, -2)) * scale + mask

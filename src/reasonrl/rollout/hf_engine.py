@@ -32,6 +32,30 @@ from reasonrl.rollout.stops import StopChecker
 from reasonrl.types import Completion
 
 _DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+def fast_bf16_available(device: str | torch.device = "cpu") -> bool:
+    """Whether bf16 matmuls are fast here: any CUDA device, or a CPU with native bf16 (avx512_bf16
+    or AMX). On an AVX2-only CPU, bf16 matmuls are emulated and about 10x SLOWER than fp32
+    (measured: benchmarks/README.md), so "auto" picks fp32 there.
+    """
+    if torch.device(device).type == "cuda":
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_dtype(dtype: str, device: str | torch.device = "cpu") -> torch.dtype:
+    """ "bf16" / "fp32" as asked; "auto" = bf16 where `fast_bf16_available`, else fp32."""
+    if dtype == "auto":
+        return torch.bfloat16 if fast_bf16_available(device) else torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be 'auto', 'bf16' or 'fp32', got {dtype!r}")
+    return _DTYPES[dtype]
+
+
 # Drop finished rows from the cache once this fraction of the batch is finished: a compaction
 # copies the used cache once, about what one decode step reads, so doing it on every finish
 # would cost more than the dead rows it removes.
@@ -48,7 +72,8 @@ class HFEngine:
         model: the HF causal LM (the trainer's model when `share_weights`).
         tokenizer: used to decode completions (and to check stop strings).
         dtype: "bf16" runs matmuls and the KV cache in bfloat16 (residual stream and norms stay
-            float32, as under autocast); "fp32" reproduces the trainer's fp32 log-probs.
+            float32, as under autocast); "fp32" reproduces the trainer's fp32 log-probs; "auto"
+            picks bf16 only where it is fast (`fast_bf16_available`: not on AVX2-only CPUs).
         max_batch_size: most rows (sequences) decoded at once; more wait and fill freed rows.
             A prompt's G samples always enter together, so one group may exceed it.
         eos_token_id: stop token(s); default: the tokenizer's / generation config's EOS.
@@ -63,7 +88,7 @@ class HFEngine:
         model: Any,
         tokenizer: Any,
         *,
-        dtype: Literal["bf16", "fp32"] = "bf16",
+        dtype: Literal["auto", "bf16", "fp32"] = "auto",
         max_batch_size: int = 256,
         eos_token_id: int | Sequence[int] | None = None,
         share_weights: bool = True,
@@ -71,13 +96,11 @@ class HFEngine:
         reason = unsupported_reason(model)
         if reason is not None:
             raise ValueError(f"HFEngine: unsupported model: {reason}")
-        if dtype not in _DTYPES:
-            raise ValueError(f"HFEngine: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         if max_batch_size < 1:
             raise ValueError(f"HFEngine: max_batch_size must be >= 1, got {max_batch_size}")
         self.model = model if share_weights else copy.deepcopy(model)
         self.tokenizer = tokenizer
-        self.dtype = _DTYPES[dtype]
+        self.dtype = resolve_dtype(dtype)
         self.max_batch_size = max_batch_size
         self.share_weights = share_weights
         self.eos_ids = _eos_ids(model, tokenizer, eos_token_id)
@@ -182,7 +205,7 @@ class HFEngine:
     def _step(self, w: DecoderWeights, batch: ActiveRows, params: SamplingParams) -> None:
         """One decode step for every row of the batch (finished rows are kept idle)."""
         logits = decode_step(
-            w, batch.pending, batch.positions, batch.k, batch.v, batch.span_after_step()
+            w, batch.pending, batch.positions, batch.k, batch.v, batch.span_after_step(), batch.rope
         )
         tokens, logprobs = sample_next(
             logits,
