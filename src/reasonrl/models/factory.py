@@ -35,7 +35,9 @@ class ModelSize:
 MODEL_SIZES: dict[str, ModelSize] = {
     # ~1.0M: a smoke-test model (feasibility.md: 25k tok/s bf16 on 2 cores).
     "nano": ModelSize(128, 4, 4, 2, 512),
-    # ~4.0M: the shipped base. 4 layers rather than 6 give ~1.4x the tokens/s at the same
+    # ~2.5M: between nano and micro (width 192, 48-dim heads).
+    "tiny": ModelSize(192, 4, 4, 2, 768),
+    # ~4.3M. 4 layers rather than 6 give ~1.4x the tokens/s at the same
     # width; at a 45-minute CPU budget (~20M tokens) that data matters more than depth.
     "micro": ModelSize(256, 4, 4, 2, 1024),
     # ~18M: for longer CPU runs and the MFU benchmark.

@@ -1,0 +1,277 @@
+"""Sample-and-score evaluation: pass@k, strict (process-verified) pass@k and maj@k, per op.
+
+    result = evaluate(model, tokenizer, samples, samples_per_problem=8, temperature=1.0)
+    print(result.markdown())
+
+    reasonrl eval MODEL --data heldout.jsonl --samples 8 --temperature 1.0 [--greedy] [--out DIR]
+
+Every prompt goes through one `engine.generate` call (the rollout engine batches and refills), then
+each completion is scored by a reward function whose `info` carries `outcome` (final answer right)
+and, for process-verified tasks, `verified_correct` (every step right too, arXiv 2512.07783).
+Outcome metrics are inflated by guessing on small-number answers, so strict metrics are always
+reported beside them when the reward provides them (feasibility.md: the guessing floor).
+
+Metrics per group (`op` from `Sample.meta`, else "all") and overall (mean over problems):
+pass@k and strict_pass@k by the unbiased estimator for k = 1, 2, 4, ..., n (arXiv 2107.03374);
+maj@k = majority vote of the first k parsed answers (arXiv 2203.11171); mean completion tokens
+and truncation rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reasonrl.eval.metrics import maj_at_k, pass_at_k_array
+from reasonrl.types import Completion, RewardResult, Sample
+
+RewardFn = Callable[[Sample, str], RewardResult]
+
+
+def default_reward(sample: Sample, text: str) -> RewardResult:
+    """The synthetic task's process-verified reward (info: outcome, verified_correct, answer)."""
+    from reasonrl.tasks.synth import synth_reward
+
+    return synth_reward(sample, text)
+
+
+def ks_up_to(n: int) -> list[int]:
+    """1, 2, 4, ... up to n, plus n itself when n is not a power of two."""
+    ks = [1 << i for i in range(n.bit_length()) if (1 << i) <= n]
+    return ks if ks[-1] == n else [*ks, n]
+
+
+@dataclass
+class ProblemRecord:
+    """Scored samples of one problem (`answers` normalised to strings; None = unparsed)."""
+
+    id: str
+    group: str
+    gold: str
+    outcome: list[bool]
+    strict: list[bool] | None
+    answers: list[str | None]
+    lengths: list[int]
+    truncated: list[bool]
+    texts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EvalResult:
+    """Metrics overall and per group, the settings used, and the per-problem records."""
+
+    overall: dict[str, float]
+    per_op: dict[str, dict[str, float]]
+    settings: dict[str, Any]
+    records: list[ProblemRecord]
+
+    def to_dict(self, *, with_records: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "settings": self.settings,
+            "overall": self.overall,
+            "per_op": self.per_op,
+        }
+        if with_records:
+            out["records"] = [r.__dict__ for r in self.records]
+        return out
+
+    def markdown(self, columns: Sequence[str] | None = None) -> str:
+        """A markdown table: one row per op plus `all` (see `report_tables.markdown_table`)."""
+        from reasonrl.eval.report_tables import markdown_table
+
+        return markdown_table(self, columns)
+
+
+def group_metrics(records: Sequence[ProblemRecord], n: int) -> dict[str, float]:
+    """pass@k, strict_pass@k, maj@k (k = 1, 2, 4, .., n) and length stats of some problems."""
+    outcome = np.array([r.outcome for r in records], dtype=bool)  # (P, n)
+    out: dict[str, float] = {"problems": float(len(records))}
+    for k in ks_up_to(n):
+        out[f"pass@{k}"] = pass_at_k_array(outcome, k)
+    if all(r.strict is not None for r in records):
+        strict = np.array([r.strict for r in records], dtype=bool)
+        for k in ks_up_to(n):
+            out[f"strict_pass@{k}"] = pass_at_k_array(strict, k)
+    answers = [r.answers for r in records]
+    golds = [r.gold for r in records]
+    for k in ks_up_to(n):
+        out[f"maj@{k}"] = maj_at_k(answers, golds, k)
+    out["mean_tokens"] = float(np.mean([x for r in records for x in r.lengths]))
+    out["truncated"] = float(np.mean([x for r in records for x in r.truncated]))
+    return out
+
+
+def _normalise(answer: Any) -> str | None:
+    if answer is None:
+        return None
+    from reasonrl.tasks.synth.reward import normalise_answer
+
+    value = normalise_answer(str(answer))
+    return None if value is None else str(value)
+
+
+def score_problem(
+    sample: Sample, completions: Sequence[Completion], reward_fn: RewardFn, *, keep_text: bool
+) -> ProblemRecord:
+    """Score each completion; a reward that raises scores that sample as wrong (never the run)."""
+    outcome, strict, answers = [], [], []
+    has_strict = True
+    for comp in completions:
+        try:
+            info = reward_fn(sample, comp.text).info
+        except Exception as err:  # a crashing reward fails that sample only
+            info = {"outcome": 0, "verified_correct": 0, "answer": None, "error": repr(err)}
+        outcome.append(bool(info.get("outcome", 0)))
+        if "verified_correct" in info:
+            strict.append(bool(info["verified_correct"]))
+        else:
+            has_strict = False
+        answers.append(_normalise(info.get("answer")))
+    meta_op = sample.meta.get("op") if sample.meta else None
+    return ProblemRecord(
+        id=sample.id,
+        group=str(meta_op) if meta_op is not None else "all",
+        gold=_normalise(sample.answer) or "",
+        outcome=outcome,
+        strict=strict if has_strict else None,
+        answers=answers,
+        lengths=[len(c.token_ids) for c in completions],
+        truncated=[c.finish_reason == "length" for c in completions],
+        texts=[c.text for c in completions] if keep_text else [],
+    )
+
+
+def _group_key(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (10**9, name)
+
+
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    samples: Sequence[Sample],
+    *,
+    samples_per_problem: int = 8,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    max_new_tokens: int = 256,
+    engine: Any = None,
+    seed: int = 0,
+    reward_fn: RewardFn | None = None,
+    keep_text: bool = False,
+) -> EvalResult:
+    """Sample completions for every problem and compute pass@k / strict pass@k / maj@k per op.
+
+    Args:
+        model: the policy (used to build an `HFEngine` when `engine` is None).
+        tokenizer: its tokenizer (prompts are encoded with `trainer.sft_data.encode_prompt`).
+        samples: P problems; `meta["op"]` groups them (others go to group "all").
+        samples_per_problem: n completions per problem (forced to 1 when greedy).
+        temperature: sampling temperature (ignored when greedy).
+        greedy: argmax decoding, one completion per problem.
+        max_new_tokens: cap per completion (hitting it counts as truncated).
+        engine: any `RolloutEngine`; default `HFEngine(model, tokenizer, dtype="auto")`.
+        seed: sampling seed (same seed => same completions).
+        reward_fn: (sample, text) -> RewardResult with info outcome / verified_correct / answer;
+            default: the synthetic task's process-verified reward.
+        keep_text: keep completion texts in the records (for inspection).
+
+    Returns:
+        EvalResult with `overall` (mean over all problems), `per_op` and per-problem records.
+    """
+    from reasonrl.rollout.base import SamplingParams
+    from reasonrl.trainer.sft_data import encode_prompt
+
+    if not samples:
+        raise ValueError("evaluate: no samples")
+    n = 1 if greedy else samples_per_problem
+    if engine is None:
+        from reasonrl.rollout import HFEngine
+
+        engine = HFEngine(model, tokenizer, dtype="auto")
+    params = SamplingParams(n=n, max_new_tokens=max_new_tokens, temperature=temperature,
+                            greedy=greedy, seed=seed)  # fmt: skip
+    prompts = [encode_prompt(tokenizer, s.prompt) for s in samples]
+    groups = engine.generate(prompts, params)
+    reward = reward_fn or default_reward
+    records = [
+        score_problem(s, comps, reward, keep_text=keep_text)
+        for s, comps in zip(samples, groups, strict=True)
+    ]
+    by_group: dict[str, list[ProblemRecord]] = {}
+    for rec in records:
+        by_group.setdefault(rec.group, []).append(rec)
+    per_op = {g: group_metrics(by_group[g], n) for g in sorted(by_group, key=_group_key)}
+    settings = {"samples_per_problem": n, "temperature": None if greedy else temperature,
+                "greedy": greedy, "max_new_tokens": max_new_tokens, "seed": seed,
+                "problems": len(samples)}  # fmt: skip
+    return EvalResult(group_metrics(records, n), per_op, settings, records)
+
+
+def load_samples(path: str | Path, *, limit_per_op: int | None = None) -> list[Sample]:
+    """Samples from a JSONL of synthetic rows (`row_to_sample`) or generic prompt/answer rows."""
+    from reasonrl.tasks.synth import row_to_sample
+    from reasonrl.trainer.sft_data import read_jsonl_rows
+
+    samples: list[Sample] = []
+    counts: dict[Any, int] = {}
+    for index, row in enumerate(read_jsonl_rows(path)):
+        if "trace" in row and "op" in row:
+            sample = row_to_sample(row)
+        elif isinstance(row.get("prompt"), str):
+            meta = {k: v for k, v in row.items() if k not in ("id", "prompt", "answer")}
+            sample = Sample(id=str(row.get("id", index)), prompt=row["prompt"],
+                            answer=None if row.get("answer") is None else str(row["answer"]),
+                            meta=meta)  # fmt: skip
+        else:
+            raise ValueError(f"{path} row {index}: needs a 'prompt' (and 'answer' or synth fields)")
+        op = sample.meta.get("op")
+        if limit_per_op is not None and counts.get(op, 0) >= limit_per_op:
+            continue
+        counts[op] = counts.get(op, 0) + 1
+        samples.append(sample)
+    return samples
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`reasonrl eval MODEL --data FILE.jsonl ...`: print the table, write JSON/markdown/plot."""
+    p = argparse.ArgumentParser(prog="reasonrl eval", description=__doc__.splitlines()[0])
+    p.add_argument("model", help="HF model directory or builtin:synth-micro")
+    p.add_argument("--data", required=True, help="JSONL of problems (e.g. reasonrl data synth)")
+    p.add_argument("--samples", type=int, default=8, help="completions per problem (n)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--greedy", action="store_true", help="argmax decoding, n = 1")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--limit-per-op", type=int, default=None, help="first N problems per op")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"), help="weights dtype")
+    p.add_argument("--out", default=None, help="write eval.json, eval.md and passk_by_op.png")
+    args = p.parse_args(list(argv) if argv is not None else None)
+    import torch
+
+    from reasonrl.eval.report_tables import write_outputs
+    from reasonrl.models.io import load_policy
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        samples = load_samples(args.data, limit_per_op=args.limit_per_op)
+        model, tokenizer = load_policy(args.model, dtype=args.dtype)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = evaluate(model, tokenizer, samples, samples_per_problem=args.samples,
+                      temperature=args.temperature, greedy=args.greedy,
+                      max_new_tokens=args.max_new_tokens, seed=args.seed)  # fmt: skip
+    result.settings.update({"model": args.model, "data": args.data})
+    print(result.markdown())
+    if args.out:
+        for path in write_outputs(result, args.out):
+            print(f"wrote {path}")
+    return 0

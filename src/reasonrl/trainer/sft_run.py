@@ -1,0 +1,259 @@
+"""The SFT run: build model and data from an `SFTConfig`, loop, evaluate, save (see `sft.py`)."""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from reasonrl.config import save_resolved
+from reasonrl.models.factory import MODEL_SIZES, build_model, count_parameters
+from reasonrl.models.io import load_policy, load_tokenizer, save_policy
+from reasonrl.trainer.sft import (
+    SFTConfig,
+    eval_loss,
+    lr_factor,
+    make_optimizer,
+    now,
+    train_step,
+    write_metrics,
+)
+from reasonrl.trainer.sft_data import (
+    TokenizedRow,
+    collate_sft,
+    encode_rows,
+    iterate_epochs,
+    read_jsonl_rows,
+)
+
+
+@dataclass
+class SFTData:
+    """Tokenized train/eval rows plus the raw eval rows (for strict evaluation of synth data)."""
+
+    train: list[TokenizedRow]
+    eval: list[TokenizedRow]
+    eval_raw: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build_model_and_tokenizer(cfg: SFTConfig) -> tuple[Any, Any]:
+    """Fresh model of a named size (with the synth tokenizer by default) or a loaded checkpoint."""
+    init, tok_spec = cfg.model.init, cfg.model.tokenizer
+    if init in MODEL_SIZES:
+        if tok_spec in (None, "synth"):
+            from reasonrl.tasks.synth import build_synth_tokenizer
+
+            tokenizer = build_synth_tokenizer()
+        else:
+            tokenizer = load_tokenizer(tok_spec)
+        model = build_model(init, tokenizer, seed=cfg.train.seed)
+    else:
+        model, tokenizer = load_policy(init, dtype="fp32")
+        if tok_spec not in (None,):
+            raise ValueError(f"model.tokenizer={tok_spec!r} is only valid with a fresh model size")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.train()
+    return model, tokenizer
+
+
+def synth_rows(cfg: SFTConfig, split: str, per_op: int) -> list[dict[str, Any]]:
+    """Generated synthetic rows (prompt/completion + metadata) of the configured ops."""
+    from reasonrl.tasks.synth import make_dataset
+
+    d = cfg.data
+    return make_dataset(
+        tuple(d.synth_ops or ()),
+        per_op,
+        contexts=tuple(d.synth_contexts),
+        modes=tuple(d.synth_modes),
+        seed=d.seed,
+        split=split,
+    )
+
+
+def load_data(cfg: SFTConfig, tokenizer: Any) -> SFTData:
+    """Read or generate the rows and tokenize them (rows over max_len are dropped and counted)."""
+    d = cfg.data
+    if d.synth_ops:
+        train_raw = synth_rows(cfg, "train", d.synth_per_op)
+        eval_raw = synth_rows(cfg, "heldout", d.synth_eval_per_op)
+        source = "synthetic"
+    elif d.train_file:
+        train_raw = read_jsonl_rows(d.train_file)
+        eval_raw = []
+        source = d.train_file
+    else:
+        raise ValueError("SFT data: set data.train_file or data.synth_ops")
+    if d.eval_file:
+        eval_raw = read_jsonl_rows(d.eval_file)
+    train = encode_rows(tokenizer, train_raw, max_len=d.max_len, source=source)
+    eval_rows = encode_rows(tokenizer, eval_raw, max_len=d.max_len, source="eval")
+    dropped = sum(int(r.get("repeat", 1)) for r in train_raw) - len(train)
+    if dropped:
+        print(f"[sft] dropped {dropped} train rows longer than max_len={d.max_len}", flush=True)
+    return SFTData(train=train, eval=eval_rows, eval_raw=eval_raw)
+
+
+def strict_eval(model: Any, tokenizer: Any, cfg: SFTConfig, eval_raw: list[dict]) -> dict:
+    """Greedy strict pass@1 on a few held-out synthetic problems per op (empty when off)."""
+    per_op = cfg.train.eval_strict_per_op
+    if not per_op or not cfg.data.synth_ops or not eval_raw:
+        return {}
+    from reasonrl.eval.evaluate import evaluate
+    from reasonrl.tasks.synth import row_to_sample
+
+    picked: dict[int, list] = {}
+    for row in eval_raw:
+        bucket = picked.setdefault(int(row["op"]), [])
+        if len(bucket) < per_op:
+            bucket.append(row_to_sample(row))
+    samples = [s for op in sorted(picked) for s in picked[op]]
+    was_training = model.training
+    model.eval()
+    result = evaluate(
+        model,
+        tokenizer,
+        samples,
+        greedy=True,
+        samples_per_problem=1,
+        max_new_tokens=cfg.train.eval_max_new_tokens,
+        seed=cfg.train.seed,
+    )
+    model.train(was_training)
+    return {f"strict_greedy_op{op}": m["strict_pass@1"] for op, m in result.per_op.items()}
+
+
+class Reporter:
+    """Plain log lines (for nohup logs) plus a rich progress bar when stdout is a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.progress = None
+        if sys.stdout.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("sft"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+            )
+            self.task = self.progress.add_task("sft", total=total, info="")
+            self.progress.start()
+
+    def update(self, step: int, info: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, info=info)
+
+    def log(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(line)
+        else:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def run_sft(cfg: SFTConfig) -> Path:
+    """Train per `cfg`; writes config.yaml, metrics.jsonl, checkpoints and `final/` (returned)."""
+    t = cfg.train
+    torch.set_num_threads(t.threads)
+    random.seed(t.seed)
+    torch.manual_seed(t.seed)
+    out = Path(t.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_resolved(cfg, out)
+    metrics_file = out / "metrics.jsonl"
+    metrics_file.unlink(missing_ok=True)
+    model, tokenizer = build_model_and_tokenizer(cfg)
+    t0 = now()
+    data = load_data(cfg, tokenizer)
+    rep = Reporter(t.max_steps)
+    rep.log(
+        f"[sft] model {cfg.model.init}: {count_parameters(model):,} params; "
+        f"{len(data.train):,} train rows ({sum(map(len, data.train)):,} tokens), "
+        f"{len(data.eval)} eval rows; data ready in {now() - t0:.1f}s"
+    )
+    optimizer = make_optimizer(model, cfg.optim)
+    batches = iterate_epochs(data.train, batch_size=t.batch_size, seed=t.seed)
+    pad_id = tokenizer.pad_token_id
+    budget_s = t.time_budget_min * 60 if t.time_budget_min else None
+    start, window_tokens, window_t, step = now(), 0, now(), 0
+    while step < t.max_steps:
+        elapsed = now() - start
+        if budget_s is not None and elapsed >= budget_s:
+            rep.log(f"[sft] time budget of {t.time_budget_min} min reached at step {step}")
+            break
+        progress = max(step / t.max_steps, elapsed / budget_s if budget_s else 0.0)
+        lr = cfg.optim.lr * lr_factor(
+            progress, step, warmup_steps=cfg.optim.warmup_steps, min_lr_ratio=cfg.optim.min_lr_ratio
+        )
+        micro = [collate_sft(next(batches), pad_id=pad_id) for _ in range(t.grad_accum)]
+        stats = train_step(
+            model, optimizer, micro, lr=lr, grad_clip=cfg.optim.grad_clip, dtype=t.dtype
+        )
+        step += 1
+        window_tokens += sum(int((mb.input_ids != pad_id).sum()) for mb in micro)
+        if step % t.log_every == 0 or step == t.max_steps:
+            tok_s = window_tokens / max(now() - window_t, 1e-9)
+            window_tokens, window_t = 0, now()
+            record = {"step": step, "minutes": (now() - start) / 60, "tok_per_s": tok_s, **stats}
+            write_metrics(metrics_file, record)
+            info = f"loss {stats['loss']:.4f} lr {lr:.2e} {tok_s:,.0f} tok/s"
+            rep.update(step, info)
+            rep.log(
+                f"[sft] step {step} {info} gnorm {stats['grad_norm']:.2f} "
+                f"t {record['minutes']:.1f}m"
+            )
+        if step % t.eval_every == 0 or step == t.max_steps:
+            evaluate_now(model, tokenizer, cfg, data, step, (now() - start) / 60, rep, metrics_file)
+        if t.save_every and step % t.save_every == 0:
+            save_policy(model, tokenizer, out / "checkpoint", extra={"step": step})
+    if step % t.eval_every != 0 and step != t.max_steps:
+        evaluate_now(model, tokenizer, cfg, data, step, (now() - start) / 60, rep, metrics_file)
+    rep.close()
+    final = save_policy(
+        model,
+        tokenizer,
+        out / "final",
+        extra={
+            "step": step,
+            "minutes": (now() - start) / 60,
+            "params": count_parameters(model),
+            "config": cfg.model_dump(mode="json"),
+        },
+    )
+    print(f"[sft] saved {final}", flush=True)
+    return final
+
+
+def evaluate_now(
+    model: Any,
+    tokenizer: Any,
+    cfg: SFTConfig,
+    data: SFTData,
+    step: int,
+    minutes: float,
+    rep: Reporter,
+    metrics_file: Path,
+) -> None:
+    """Held-out loss (+ greedy strict pass@1 when configured), logged and appended to metrics."""
+    record: dict[str, Any] = {"step": step, "minutes": minutes}
+    if data.eval:
+        record["eval_loss"] = eval_loss(
+            model, data.eval, pad_id=tokenizer.pad_token_id, dtype=cfg.train.dtype
+        )
+    record.update(strict_eval(model, tokenizer, cfg, data.eval_raw))
+    write_metrics(metrics_file, record)
+    shown = " ".join(f"{k} {v:.3f}" for k, v in record.items() if k not in ("step", "minutes"))
+    rep.log(f"[sft] eval step {step}: {shown}")
+
+
+__all__ = ["SFTData", "build_model_and_tokenizer", "collate_sft", "load_data", "run_sft"]
