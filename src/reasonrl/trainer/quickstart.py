@@ -22,7 +22,6 @@ from typing import Any
 from reasonrl.config import RLConfig, load_config
 
 EVAL_SEED = 2026  # fixed so every quickstart (any training seed) is judged on the same problems
-SHOWN = ("strict_pass@1", "pass@1", "strict_pass@8")
 
 
 def heldout_samples(cfg: RLConfig) -> list[Any]:
@@ -56,15 +55,17 @@ def run_eval(model: Any, tokenizer: Any, samples: list[Any], cfg: RLConfig) -> d
     return result.to_dict()
 
 
-def format_table(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """Markdown table: one row per op (and overall), before -> after for each SHOWN metric."""
-    head = "| op | " + " | ".join(f"{m} before → after" for m in SHOWN) + " |"
-    lines = [head, "|" + "---|" * (len(SHOWN) + 1)]
+def format_table(before: dict[str, Any], after: dict[str, Any], samples: int) -> str:
+    """Markdown table: one row per op (and overall), before -> after for strict and outcome
+    pass@1 and strict pass@`samples`."""
+    shown = ("strict_pass@1", "pass@1", f"strict_pass@{samples}")
+    head = "| op | " + " | ".join(f"{m} before → after" for m in shown) + " |"
+    lines = [head, "|" + "---|" * (len(shown) + 1)]
     keys = [*sorted(before["per_op"], key=int), "overall"]
     for key in keys:
         b = before["overall"] if key == "overall" else before["per_op"][key]
         a = after["overall"] if key == "overall" else after["per_op"][key]
-        cells = [f"{b[m]:.3f} → {a[m]:.3f} ({a[m] - b[m]:+.3f})" for m in SHOWN]
+        cells = [f"{b[m]:.3f} → {a[m]:.3f} ({a[m] - b[m]:+.3f})" for m in shown]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -110,7 +111,7 @@ def run_quickstart(cfg: RLConfig) -> int:
                         "steps": state.step, "problems": len(samples),
                         "wall_s": round(time.monotonic() - t0, 1)}}  # fmt: skip
     (run_dir / "eval.json").write_text(json.dumps(payload, indent=2) + "\n")
-    table = format_table(before, after)
+    table = format_table(before, after, cfg.eval.samples)
     (run_dir / "eval.md").write_text(table + "\n")
     print(table)
     print(
