@@ -52,6 +52,16 @@ def tiny_model(seed: int = 0, *, llama: bool = False) -> torch.nn.Module:
     return model
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tests run many tiny ops: a second thread only adds synchronisation, and on a busy
+    2-core machine OpenMP barriers waiting for a descheduled thread made them ~5x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def model() -> torch.nn.Module:
     return tiny_model()

@@ -249,10 +249,11 @@ def decode_step(
     """
     rows = torch.arange(tokens.shape[0])
     groups = w.n_heads // w.n_kv_heads
-    # additive mask (W, 1, 1, span): column j visible to row r iff j <= positions[r]
-    hidden = torch.arange(span)[None, :] > positions[:, None]
+    # additive mask (W*kvh, g, span): column j visible to row r iff j <= positions[r]
+    n_rows, kvh = tokens.shape[0], w.n_kv_heads
+    hidden = torch.arange(span)[None, :] > positions[:, None]  # (W, span)
     mask = torch.zeros(hidden.shape, dtype=w.dtype).masked_fill_(hidden, float("-inf"))
-    mask = mask[:, None, None, :]
+    mask = mask[:, None, None, :].expand(n_rows, kvh, groups, span).reshape(-1, groups, span)
     scale = w.head_dim**-0.5
     x = w.embed[tokens]  # (W, H)
     cos, sin = rope[0][positions][:, None, :], rope[1][positions][:, None, :]
@@ -260,11 +261,14 @@ def decode_step(
         q, k, v = _qkv(w, layer, x, cos, sin)
         k_cache[i, rows, :, positions] = k
         v_cache[i, rows, :, positions] = v
-        # grouped-query attention without repeating K/V: (W, kvh, g, hd) @ (W, kvh, hd, span)
-        q = q.unflatten(1, (w.n_kv_heads, groups))
-        scores = torch.matmul(q, k_cache[i, :, :, :span].transpose(-1, -2)) * scale + mask
+        # grouped-query attention without repeating K/V: one (g, hd) x (hd, span) product per
+        # (row, kv head), the (W*kvh, span, hd) cache slices are views
+        keys = k_cache[i, :, :, :span].flatten(0, 1)
+        scores = torch.baddbmm(
+            mask, q.reshape(-1, groups, w.head_dim), keys.transpose(1, 2), alpha=scale
+        )
         probs = torch.softmax(scores.float(), dim=-1).to(w.dtype)
-        attn = torch.matmul(probs, v_cache[i, :, :, :span]).flatten(1)  # (W, h*hd)
+        attn = torch.bmm(probs, v_cache[i, :, :, :span].flatten(0, 1)).view(n_rows, -1)
         x = x + F.linear(attn, layer.wo, layer.bo).float()
         x = x + _mlp(layer, _rms_norm(x, layer.ln2, w.eps, w.dtype)).float()
     return _logits(w, x)
