@@ -3,9 +3,13 @@
 Row life cycle: `admit_rows` prefills a prompt once, copies its keys/values into its G sample
 rows and samples each row's first token; every decode step then appends one token per row
 (`ActiveRows.record`); `ActiveRows.finished` reports rows that sampled EOS, completed a stop
-string or reached max_new_tokens; `finish_rows` marks them dead and compacts the cache once enough
-rows are dead. Dead rows still ride along until then, with frozen positions, and their outputs
-are ignored.
+string or reached max_new_tokens; `remove_rows` takes them out at once, so no step computes a
+finished row.
+
+Removal is swap-remove: the live rows at the end of the batch move into the freed slots and the
+batch is narrowed. Only the moved rows' used cache columns are copied, so removing every row
+over a whole generation copies about one batch worth of cache, however the finishes spread.
+Row order therefore changes; each row carries its prompt / sample index and its sampling key.
 
 Shapes: W rows, C cache columns, M = max_new_tokens, nL layers, kvh kv-heads, hd head dim.
 """
@@ -36,14 +40,13 @@ class ActiveRows:
     pending: torch.Tensor  # (W,) int64 last sampled token, not yet in the cache
     keys: torch.Tensor  # (W, 2) int64 sampling keys
     ngen: torch.Tensor  # (W,) int64 response tokens sampled so far
-    out_tokens: torch.Tensor  # (W, M + 1) int64; the extra column absorbs dead rows' writes
-    out_logprobs: torch.Tensor  # (W, M + 1) float32
+    out_tokens: torch.Tensor  # (W, M) int64 response tokens
+    out_logprobs: torch.Tensor  # (W, M) float32 their log-probs
     rope: tuple[torch.Tensor, torch.Tensor]  # cos/sin tables (C, hd)
     prompt_of: list[int]  # host: which prompt / sample each row is
     sample_of: list[int]
     pos_host: list[int]  # host mirror of `positions` (gives the attention span without a sync)
     ngen_host: list[int]
-    alive_host: list[bool]
     latest: list[int] = field(default_factory=list)  # tokens sampled at the last step
     recent: list[list[int]] | None = None  # response tokens per row, kept only for stop strings
 
@@ -51,39 +54,31 @@ class ActiveRows:
     def size(self) -> int:
         return len(self.prompt_of)
 
-    @property
-    def alive(self) -> int:
-        return sum(self.alive_host)
-
     def span_after_step(self) -> int:
         """Columns the next decode step touches: every row writes at its position."""
         return max(self.pos_host) + 1
 
     def record(self, tokens: torch.Tensor, logprobs: torch.Tensor) -> None:
-        """Store this step's samples; alive rows advance one position, dead rows stay put."""
+        """Store this step's samples; every row advances one position."""
         rows = torch.arange(self.size)
         self.out_tokens[rows, self.ngen] = tokens
         self.out_logprobs[rows, self.ngen] = logprobs
-        alive = torch.tensor(self.alive_host, dtype=torch.int64)
-        self.ngen += alive
-        self.positions += alive
+        self.ngen += 1
+        self.positions += 1
         self.pending = tokens
         self.latest = tokens.tolist()
-        for r, live in enumerate(self.alive_host):
-            if live:
-                self.pos_host[r] += 1
-                self.ngen_host[r] += 1
-                if self.recent is not None:
-                    self.recent[r].append(self.latest[r])
+        self.pos_host = [p + 1 for p in self.pos_host]
+        self.ngen_host = [n + 1 for n in self.ngen_host]
+        if self.recent is not None:
+            for tokens_so_far, token in zip(self.recent, self.latest):
+                tokens_so_far.append(token)
 
     def finished(
         self, eos_ids: frozenset[int], max_new_tokens: int, stops: StopChecker | None
     ) -> list[tuple[int, FinishReason]] | None:
         """Rows that just finished (index, reason), or None; EOS wins over the length cap."""
         done: list[tuple[int, FinishReason]] = []
-        for r, live in enumerate(self.alive_host):
-            if not live:
-                continue
+        for r in range(self.size):
             stopped = stops is not None and self.recent is not None and stops.hit(self.recent[r])
             if self.latest[r] in eos_ids or stopped:
                 done.append((r, "stop"))
@@ -102,48 +97,38 @@ def _empty_cache_like(k: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
     return k.new_zeros((k.shape[0], rows, k.shape[2], columns, k.shape[4]))
 
 
-def _select(batch: ActiveRows, keep: list[int]) -> ActiveRows:
-    """The batch restricted to rows `keep` (in order); the cache is compacted in place.
+def remove_rows(batch: ActiveRows, rows: Sequence[int]) -> ActiveRows:
+    """Drop `rows` from the batch in place (swap-remove); returns the narrowed batch.
 
-    Kept rows move to the front of the same buffer and only their used columns are copied; the
-    columns beyond come from whatever row was there before, finite values that stay masked.
-    This costs less than zeroing a fresh buffer, which a compaction would otherwise be dominated by.
+    Every slot below the new size that was freed receives one of the surviving rows from above
+    it; the freed rows' stale cache columns are overwritten up to the mover's span and the rest
+    holds finite old values that stay masked.
     """
-    index = torch.tensor(keep, dtype=torch.int64)
-    n = len(keep)
-    if keep != list(range(n)):
-        span = max(batch.pos_host[r] for r in keep) + 1
-        batch.k[:, :n, :, :span] = batch.k[:, index, :, :span]  # RHS is a copy: no aliasing
-        batch.v[:, :n, :, :span] = batch.v[:, index, :, :span]
-    return ActiveRows(
-        k=batch.k[:, :n],
-        v=batch.v[:, :n],
-        positions=batch.positions[index],
-        pending=batch.pending[index],
-        keys=batch.keys[index],
-        ngen=batch.ngen[index],
-        out_tokens=batch.out_tokens[index],
-        out_logprobs=batch.out_logprobs[index],
-        rope=batch.rope,
-        prompt_of=[batch.prompt_of[r] for r in keep],
-        sample_of=[batch.sample_of[r] for r in keep],
-        pos_host=[batch.pos_host[r] for r in keep],
-        ngen_host=[batch.ngen_host[r] for r in keep],
-        alive_host=[True] * len(keep),
-        latest=[batch.latest[r] for r in keep] if batch.latest else [],
-        recent=None if batch.recent is None else [batch.recent[r] for r in keep],
-    )
-
-
-def finish_rows(batch: ActiveRows, rows: Sequence[int], compact_fraction: float) -> ActiveRows:
-    """Mark `rows` dead; drop all dead rows from the batch once `compact_fraction` are dead."""
-    for r in rows:
-        batch.alive_host[r] = False
-    alive = [r for r, live in enumerate(batch.alive_host) if live]
-    if len(alive) == batch.size:
-        return batch
-    if not alive or batch.size - len(alive) >= compact_fraction * batch.size:
-        return _select(batch, alive)
+    gone = set(rows)
+    size = batch.size - len(gone)
+    holes = [r for r in sorted(gone) if r < size]
+    movers = [r for r in range(size, batch.size) if r not in gone]
+    if movers:
+        dst, src = torch.tensor(holes), torch.tensor(movers)
+        span = max(batch.pos_host[r] for r in movers) + 1
+        batch.k[:, dst, :, :span] = batch.k[:, src, :, :span]
+        batch.v[:, dst, :, :span] = batch.v[:, src, :, :span]
+        for name in ("positions", "pending", "keys", "ngen", "out_tokens", "out_logprobs"):
+            tensor = getattr(batch, name)
+            tensor[dst] = tensor[src]
+        for name in ("prompt_of", "sample_of", "pos_host", "ngen_host", "latest", "recent"):
+            values = getattr(batch, name)
+            if values:
+                for h, m in zip(holes, movers):
+                    values[h] = values[m]
+    for name in ("k", "v"):
+        setattr(batch, name, getattr(batch, name)[:, :size])
+    for name in ("positions", "pending", "keys", "ngen", "out_tokens", "out_logprobs"):
+        setattr(batch, name, getattr(batch, name)[:size])
+    for name in ("prompt_of", "sample_of", "pos_host", "ngen_host", "latest", "recent"):
+        values = getattr(batch, name)
+        if values:
+            setattr(batch, name, values[:size])
     return batch
 
 
@@ -184,9 +169,7 @@ def admit_rows(
         top_p=params.top_p,
         greedy=params.greedy,
     )
-    old = (
-        None if batch is None else _select(batch, [r for r, a in enumerate(batch.alive_host) if a])
-    )
+    old = batch if batch is not None and batch.size > 0 else None
     n_old = 0 if old is None else old.size
     rows_new = len(items) * n
     k = _empty_cache_like(pk, n_old + rows_new, capacity)
@@ -195,8 +178,8 @@ def admit_rows(
     new_v = v[:, n_old:].unflatten(1, (len(items), n))
     new_k[..., :width, :] = pk[:, :, None]  # the prompt's cache copied to its G rows
     new_v[..., :width, :] = pv[:, :, None]
-    out_tokens = torch.zeros((rows_new, params.max_new_tokens + 1), dtype=torch.int64)
-    out_logprobs = torch.zeros((rows_new, params.max_new_tokens + 1), dtype=torch.float32)
+    out_tokens = torch.zeros((rows_new, params.max_new_tokens), dtype=torch.int64)
+    out_logprobs = torch.zeros((rows_new, params.max_new_tokens), dtype=torch.float32)
     out_tokens[:, 0], out_logprobs[:, 0] = first, first_lp
     prompt_of = [b for b, _ in items for _ in range(n)]
     plens = lengths.repeat_interleave(n)
@@ -215,11 +198,10 @@ def admit_rows(
         sample_of=[j for _ in items for j in range(n)],
         pos_host=plens.tolist(),
         ngen_host=[1] * rows_new,
-        alive_host=[True] * rows_new,
         latest=latest,
         recent=[[t] for t in latest] if track_text else None,
     )
-    return new if old is None or old.size == 0 else _concat(old, new, k, v)
+    return new if old is None else _concat(old, new, k, v)
 
 
 def _concat(old: ActiveRows, new: ActiveRows, k: torch.Tensor, v: torch.Tensor) -> ActiveRows:
@@ -227,7 +209,6 @@ def _concat(old: ActiveRows, new: ActiveRows, k: torch.Tensor, v: torch.Tensor) 
     span = max(old.pos_host) + 1
     k[:, : old.size, :, :span] = old.k[:, :, :, :span]
     v[:, : old.size, :, :span] = old.v[:, :, :, :span]
-    width = new.out_tokens.shape[1]
     return ActiveRows(
         k=k,
         v=v,
@@ -235,14 +216,13 @@ def _concat(old: ActiveRows, new: ActiveRows, k: torch.Tensor, v: torch.Tensor) 
         pending=torch.cat([old.pending, new.pending]),
         keys=torch.cat([old.keys, new.keys]),
         ngen=torch.cat([old.ngen, new.ngen]),
-        out_tokens=torch.cat([old.out_tokens[:, :width], new.out_tokens]),
-        out_logprobs=torch.cat([old.out_logprobs[:, :width], new.out_logprobs]),
+        out_tokens=torch.cat([old.out_tokens, new.out_tokens]),
+        out_logprobs=torch.cat([old.out_logprobs, new.out_logprobs]),
         rope=old.rope,
         prompt_of=old.prompt_of + new.prompt_of,
         sample_of=old.sample_of + new.sample_of,
         pos_host=old.pos_host + new.pos_host,
         ngen_host=old.ngen_host + new.ngen_host,
-        alive_host=old.alive_host + new.alive_host,
         latest=old.latest + new.latest,
         recent=None if old.recent is None else old.recent + (new.recent or []),
     )

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import torch
 
 from reasonrl.rollout.base import SamplingParams
-from reasonrl.rollout.batch import ActiveRows, admit_rows, finish_rows
+from reasonrl.rollout.batch import ActiveRows, admit_rows, remove_rows
 from reasonrl.rollout.decoder import DecoderWeights, decode_step, pack_weights, unsupported_reason
 from reasonrl.rollout.sampling import sample_next, sequence_keys
 from reasonrl.rollout.stops import StopChecker
@@ -56,10 +56,6 @@ def resolve_dtype(dtype: str, device: str | torch.device = "cpu") -> torch.dtype
     return _DTYPES[dtype]
 
 
-# Drop finished rows from the cache once this fraction of the batch is finished: a compaction
-# copies the used cache once, about what one decode step reads, so doing it on every finish
-# would cost more than the dead rows it removes.
-_COMPACT_FRACTION = 1 / 8
 # Refill only when at least this fraction of max_batch_size is free, so each (re)prefill and
 # cache concatenation is amortised over many new rows.
 _REFILL_FRACTION = 1 / 4
@@ -172,13 +168,13 @@ class HFEngine:
                     for r, reason in done:
                         completion = self._completion(batch, r, reason)
                         results[batch.prompt_of[r]][batch.sample_of[r]] = completion
-                    batch = finish_rows(batch, [r for r, _ in done], _COMPACT_FRACTION)
+                    batch = remove_rows(batch, [r for r, _ in done])
         return [[c for c in group if c is not None] for group in results]
 
     def _should_admit(self, batch: ActiveRows | None, n: int) -> bool:
-        if batch is None or batch.alive == 0:
+        if batch is None or batch.size == 0:
             return True
-        free = self.max_batch_size - batch.alive
+        free = self.max_batch_size - batch.size
         return free >= n and free >= self.max_batch_size * _REFILL_FRACTION
 
     def _admit(
@@ -192,7 +188,7 @@ class HFEngine:
         capacity: int,
     ) -> ActiveRows:
         """Prefill as many waiting prompts as fit (at least one) and sample their first token."""
-        free = self.max_batch_size - (batch.alive if batch is not None else 0)
+        free = self.max_batch_size - (batch.size if batch is not None else 0)
         take = [waiting.popleft()]
         while waiting and (len(take) + 1) * params.n <= free:
             take.append(waiting.popleft())
@@ -203,7 +199,7 @@ class HFEngine:
         return admit_rows(w, batch, items, keys, params, capacity, track_text=bool(params.stop))
 
     def _step(self, w: DecoderWeights, batch: ActiveRows, params: SamplingParams) -> None:
-        """One decode step for every row of the batch (finished rows are kept idle)."""
+        """One decode step for every row of the batch."""
         logits = decode_step(
             w, batch.pending, batch.positions, batch.k, batch.v, batch.span_after_step(), batch.rope
         )
