@@ -31,15 +31,19 @@ def evaluate_dir(path: str, samples: list, settings: dict[str, Any]) -> dict[str
     return {"strict": o["strict_pass@1"], "outcome": o["pass@1"], "mean_tokens": o["mean_tokens"]}
 
 
-def step_match(results: dict[str, Any], every: int) -> int:
-    """Largest step mark that every learning run reached (TRL's, since it is slower)."""
-    reached = [run["steps"] for run in results["learning"].values()]
-    return max(every, (min(reached) // every) * every)
+def step_match(results: dict[str, Any]) -> int | None:
+    """Largest step mark (`s{N}` checkpoint) that every learning run reached (None if none)."""
+    marks = [
+        {int(c["name"][1:]) for c in run["checkpoints"] if c["name"].startswith("s")}
+        for run in results["learning"].values()
+    ]
+    common = set.intersection(*marks) if marks else set()
+    return max(common) if common else None
 
 
-def wanted_checkpoints(results: dict[str, Any], every: int) -> dict[str, list[dict[str, Any]]]:
+def wanted_checkpoints(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Per run: the time-mark checkpoints, the final one and the matched-step one."""
-    match = f"s{step_match(results, every)}"
+    match = f"s{step_match(results)}"
     out = {}
     for key, run in results["learning"].items():
         keep = [c for c in run["checkpoints"]
@@ -71,8 +75,7 @@ def evaluate_learning(
     from reasonrl.models.io import resolve_policy_path
 
     base = score(str(resolve_policy_path(results["model"])))
-    every = settings["learning"]["step_mark_every"]
     runs = {}
-    for key, ckpts in wanted_checkpoints(results, every).items():
+    for key, ckpts in wanted_checkpoints(results).items():
         runs[key] = [c | score(c["path"]) for c in ckpts]
-    return {"base": base, "step_match": step_match(results, every), "runs": runs}
+    return {"base": base, "step_match": step_match(results), "runs": runs}

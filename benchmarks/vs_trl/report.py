@@ -110,6 +110,8 @@ def mean_sd(values: list[float]) -> str:
 
 def time_to_reach(points: list[tuple[float, float]], target: float) -> float | None:
     """First time the (linearly interpolated) curve reaches `target`; None if it never does."""
+    if points and points[0][1] >= target:
+        return points[0][0]
     for (t0, v0), (t1, v1) in itertools.pairwise(points):
         if v1 >= target:
             return t1 if v1 == v0 or v0 >= target else t0 + (target - v0) * (t1 - t0) / (v1 - v0)
@@ -136,8 +138,10 @@ def learning_section(results: dict[str, Any]) -> list[str]:
              f"base model strict {ev['base']['strict']:.3f}, outcome {ev['base']['outcome']:.3f}):",
              "", "| point | TRL strict | reasonrl strict | TRL outcome | reasonrl outcome |",
              "|---|---|---|---|---|"]  # fmt: skip
-    for label, name in ((f"same wall clock ({budget} s)", "final"),
-                        (f"same step count ({ev['step_match']})", match)):  # fmt: skip
+    points = [(f"same wall clock ({budget} s)", "final")]
+    if ev["step_match"] is not None:
+        points.append((f"same step count ({ev['step_match']})", match))
+    for label, name in points:
         cells = []
         for metric in ("strict", "outcome"):
             for fw in ("trl", "reasonrl"):

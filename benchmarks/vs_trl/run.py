@@ -70,6 +70,7 @@ def run_side(framework: str, job: dict[str, Any], work: Path) -> dict[str, Any]:
     py, script = SIDES[framework]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), TOKENIZERS_PARALLELISM="false",
                OMP_NUM_THREADS=str(job["threads"]), TRANSFORMERS_VERBOSITY="error")  # fmt: skip
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     with open(out / "stdout.log", "w") as log:
         proc = subprocess.Popen([str(py), str(script), str(job_path)], stdout=log,
@@ -84,8 +85,11 @@ def run_side(framework: str, job: dict[str, Any], work: Path) -> dict[str, Any]:
     summary["steps_log"] = list(read_jsonl(out / "steps.jsonl"))
     summary["process_wall_s"] = wall
     summary["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    # The machine is shared: a load average well above the 2 threads used means contention.
+    summary["loadavg_1m"] = [load_before, os.getloadavg()[0]]
+    rss, load = summary["peak_rss_mb"], summary["loadavg_1m"]
     print(f"  {framework:8s} {out.name}: {summary['steps']} steps, {wall:.0f}s, "
-          f"peak RSS {summary['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+          f"peak RSS {rss:.0f} MB, load {load[0]:.1f}->{load[1]:.1f}", flush=True)  # fmt: skip
     return summary
 
 
@@ -93,11 +97,16 @@ def base_job(settings: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     return {"model": args.model, "threads": settings["threads"], "smoke": args.smoke}
 
 
+def order(i: int) -> tuple[str, str]:
+    """Alternate which side goes first, so slow drifts in machine load hit both alike."""
+    return ("trl", "reasonrl") if i % 2 == 0 else ("reasonrl", "trl")
+
+
 def speed_runs(settings, args, data, work: Path) -> dict[str, Any]:
     sp = settings["speed"]
     results: dict[str, Any] = {}
-    for loss in sp["losses"]:
-        for framework in ("trl", "reasonrl"):
+    for i, loss in enumerate(sp["losses"]):
+        for framework in order(i):
             job = base_job(settings, args) | {
                 "loss": loss, "seed": sp["seed"], "prompts": str(data[f"prompts{sp['seed']}"]),
                 "out_dir": str(work / "speed" / f"{framework}_{loss}"),
@@ -110,8 +119,8 @@ def speed_runs(settings, args, data, work: Path) -> dict[str, Any]:
 def learning_runs(settings, args, data, work: Path) -> dict[str, Any]:
     le = settings["learning"]
     results: dict[str, Any] = {}
-    for seed in le["seeds"]:
-        for framework in ("trl", "reasonrl"):
+    for i, seed in enumerate(le["seeds"]):
+        for framework in order(i):
             job = base_job(settings, args) | {
                 "loss": le["loss"], "seed": seed, "prompts": str(data[f"prompts{seed}"]),
                 "out_dir": str(work / "learn" / f"{framework}_seed{seed}"),
