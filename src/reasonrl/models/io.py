@@ -122,8 +122,8 @@ def save_policy(
     transformers 5 builds the tokenizer class registered for `config.json`'s model type (for
     `qwen2`: byte-level BPE, rebuilt from our word-level vocab, so ids change; feasibility.md,
     "pitfalls") even when `tokenizer_config.json` names another class. For a generic fast
-    tokenizer we therefore also write an `auto_map` naming `TokenizersBackend`, the one hook that
-    makes `AutoTokenizer` load `tokenizer.json` unchanged; a probe sentence is re-encoded after
+    tokenizer we therefore also write an `auto_map` (the one hook that takes `AutoTokenizer` off
+    that path) to a two-line subclass saved beside it; a probe sentence is re-encoded after
     saving and any id mismatch raises.
 
     Args:
@@ -147,15 +147,27 @@ def save_policy(
 
 
 GENERIC_FAST_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")
+_TOKENIZER_MODULE = "tokenization_reasonrl"
+_TOKENIZER_MODULE_SOURCE = '''"""reasonrl: a plain fast tokenizer, tokenizer.json loaded as is."""
+
+from transformers import PreTrainedTokenizerFast
+
+
+class ReasonrlTokenizer(PreTrainedTokenizerFast):
+    pass
+'''
 
 
 def _pin_tokenizer_class(out: Path, tokenizer: PreTrainedTokenizerBase) -> None:
+    # With no remote code allowed, AutoTokenizer skips the auto_map and loads `tokenizer_class`
+    # (a plain fast tokenizer); with trust_remote_code=True it loads the two-line subclass written
+    # beside it. Either way tokenizer.json is used unchanged.
     config_file = out / "tokenizer_config.json"
     tok_config = json.loads(config_file.read_text()) if config_file.is_file() else {}
-    name = type(tokenizer).__name__
-    if name in GENERIC_FAST_TOKENIZERS:
-        tok_config["tokenizer_class"] = "TokenizersBackend"
-        tok_config["auto_map"] = {"AutoTokenizer": [None, "TokenizersBackend"]}
+    if type(tokenizer).__name__ in GENERIC_FAST_TOKENIZERS:
+        tok_config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        tok_config["auto_map"] = {"AutoTokenizer": [None, f"{_TOKENIZER_MODULE}.ReasonrlTokenizer"]}
+        (out / f"{_TOKENIZER_MODULE}.py").write_text(_TOKENIZER_MODULE_SOURCE)
     tok_config.setdefault("clean_up_tokenization_spaces", False)
     config_file.write_text(json.dumps(tok_config, indent=2, ensure_ascii=False) + "\n")
 

@@ -83,8 +83,9 @@ class SFTTrainConfig(ConfigModel):
     time_budget_min: Float | None = None
     """Stop (and save) after this many minutes; the schedule then follows elapsed time when that is
     further along than the step count, so the run is annealed when it stops."""
-    dtype: Literal["bf16", "fp32"] = "bf16"
-    """Autocast dtype of the forward pass (master weights stay fp32)."""
+    dtype: Literal["auto", "bf16", "fp32"] = "auto"
+    """Autocast dtype of the forward pass (master weights stay fp32). `auto` = bf16 only where it is
+    fast (native bf16 CPU or CUDA): on AVX2-only CPUs emulated bf16 is ~30x SLOWER than fp32."""
     threads: PosInt = 2
     seed: NonNegInt = 0
     log_every: PosInt = 50
@@ -104,6 +105,15 @@ class SFTConfig(ConfigModel):
     data: SFTDataConfig = SFTDataConfig()
     optim: SFTOptimConfig = SFTOptimConfig()
     train: SFTTrainConfig = SFTTrainConfig()
+
+
+def resolve_autocast(dtype: str) -> str:
+    """`auto` -> "bf16" where bf16 matmuls are native (see rollout.hf_engine), else "fp32"."""
+    if dtype != "auto":
+        return dtype
+    from reasonrl.rollout.hf_engine import fast_bf16_available
+
+    return "bf16" if fast_bf16_available("cpu") else "fp32"
 
 
 def completion_loss_sum(model: Any, batch: SFTBatch) -> torch.Tensor:

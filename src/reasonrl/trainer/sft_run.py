@@ -19,6 +19,7 @@ from reasonrl.trainer.sft import (
     lr_factor,
     make_optimizer,
     now,
+    resolve_autocast,
     train_step,
     write_metrics,
 )
@@ -164,6 +165,7 @@ class Reporter:
 def run_sft(cfg: SFTConfig) -> Path:
     """Train per `cfg`; writes config.yaml, metrics.jsonl, checkpoints and `final/` (returned)."""
     t = cfg.train
+    dtype = resolve_autocast(t.dtype)
     torch.set_num_threads(t.threads)
     random.seed(t.seed)
     torch.manual_seed(t.seed)
@@ -197,7 +199,7 @@ def run_sft(cfg: SFTConfig) -> Path:
         )
         micro = [collate_sft(next(batches), pad_id=pad_id) for _ in range(t.grad_accum)]
         stats = train_step(
-            model, optimizer, micro, lr=lr, grad_clip=cfg.optim.grad_clip, dtype=t.dtype
+            model, optimizer, micro, lr=lr, grad_clip=cfg.optim.grad_clip, dtype=dtype
         )
         step += 1
         window_tokens += sum(int((mb.input_ids != pad_id).sum()) for mb in micro)
@@ -213,11 +215,15 @@ def run_sft(cfg: SFTConfig) -> Path:
                 f"t {record['minutes']:.1f}m"
             )
         if step % t.eval_every == 0 or step == t.max_steps:
-            evaluate_now(model, tokenizer, cfg, data, step, (now() - start) / 60, rep, metrics_file)
+            evaluate_now(
+                model, tokenizer, cfg, data, step, (now() - start) / 60, rep, metrics_file, dtype
+            )
         if t.save_every and step % t.save_every == 0:
             save_policy(model, tokenizer, out / "checkpoint", extra={"step": step})
     if step % t.eval_every != 0 and step != t.max_steps:
-        evaluate_now(model, tokenizer, cfg, data, step, (now() - start) / 60, rep, metrics_file)
+        evaluate_now(
+            model, tokenizer, cfg, data, step, (now() - start) / 60, rep, metrics_file, dtype
+        )
     rep.close()
     final = save_policy(
         model,
@@ -243,12 +249,13 @@ def evaluate_now(
     minutes: float,
     rep: Reporter,
     metrics_file: Path,
+    dtype: str,
 ) -> None:
     """Held-out loss (+ greedy strict pass@1 when configured), logged and appended to metrics."""
     record: dict[str, Any] = {"step": step, "minutes": minutes}
     if data.eval:
         record["eval_loss"] = eval_loss(
-            model, data.eval, pad_id=tokenizer.pad_token_id, dtype=cfg.train.dtype
+            model, data.eval, pad_id=tokenizer.pad_token_id, dtype=dtype
         )
     record.update(strict_eval(model, tokenizer, cfg, data.eval_raw))
     write_metrics(metrics_file, record)
