@@ -2,19 +2,21 @@
 
 The model is the project's 6M Qwen2 shape (hidden 256, 6 layers, 4 heads / 2 kv heads, MLP 1024,
 vocab 300, tied embeddings). Random weights would never emit EOS, and generate would then run
-every row to the cap, which flatters an engine with early exit. So first the model is trained for
-about a minute on a countdown task: the prompt (random filler, 70-110 tokens, like the synthetic
-task's op 3-5 prompts) ends with a number m in 30..80 and the answer is m-1, m-2, ..., 1, EOS.
+every row to the cap, which flatters an engine with early exit. So first the model is trained
+(80 AdamW steps, about a minute) on a countdown task: the prompt (random filler, 70-110 tokens,
+like the synthetic task's op 3-5 prompts) ends with a number m in 30..80 and the answer is
+m-1, m-2, ..., 1, EOS.
 Sampling at T=1 then gives completions of about m tokens: the 30-80 spread of real solutions,
 with occasional detours (a wrong number restarts the count) as a realistic long tail.
 
-Both samplers run in one process, interleaved, `--repeats` times; the table reports the median.
+Both samplers run in one process, interleaved, `--repeats` times; the table reports medians and
+the speed-up against HF within the same repeat (robust to load changes from other jobs).
 tokens/s = generated tokens (up to and including EOS, never padding) / wall seconds, prefill
-included. HF generate gets do_sample=True, T=1, top_k=0, top_p=1, max_new_tokens=128, a left-padded
-batch with attention mask, the same EOS. Settings: 64 prompts x 1 sample, and 8 prompts x 8
-samples (group sampling; generate via num_return_sequences).
+included. HF generate gets do_sample=True, T=1, top_k=0, top_p=1, max_new_tokens=128, a
+left-padded batch with attention mask, the same EOS. Settings: 64 prompts x 1 sample, and
+8 prompts x 8 samples (group sampling; generate via num_return_sequences).
 
-Run: python benchmarks/rollout_bench.py [--readme benchmarks/README.md]
+Run: python benchmarks/rollout_bench.py [--threads 2] [--repeats 3] [--readme benchmarks/README.md]
 """
 
 from __future__ import annotations
@@ -73,17 +75,18 @@ def countdown_example(
     return [*filler, NUM0 + m], [NUM0 + k for k in range(m - 1, 0, -1)] + [EOS]
 
 
-def train_countdown(model: torch.nn.Module, seconds: float, seed: int) -> int:
+def train_countdown(model: torch.nn.Module, steps: int, seed: int) -> int:
     """AdamW on the answers (loss on answer tokens only); returns the steps done.
 
     Short filler (10-30 tokens) keeps steps cheap; the countdown is local, so it carries over to
     the 70-110-token prompts of the benchmark. Stops early once the loss is below 0.02.
+    80 steps take about a minute on 2 quiet cores.
     """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     model.train()
-    start, steps = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
+    done = 0
+    while done < steps:
         pairs = [countdown_example(gen, (10, 30)) for _ in range(16)]
         width = max(len(p) + len(a) for p, a in pairs)
         ids = torch.full((len(pairs), width), PAD)
@@ -96,11 +99,11 @@ def train_countdown(model: torch.nn.Module, seconds: float, seed: int) -> int:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        steps += 1
+        done += 1
         if loss.item() < 0.02:
             break
     model.eval()
-    return steps
+    return done
 
 
 def hf_generate(model, prompts: list[list[int]], n: int, bf16: str) -> list[int]:
@@ -154,10 +157,21 @@ def samplers(
     params = SamplingParams(n=n, max_new_tokens=128, seed=seed)
     for dtype in ("fp32", "bf16") if bf16 else ("fp32",):
         engine = HFEngine(model, _Tok(), dtype=dtype)
-        out[f"reasonrl HFEngine, {dtype}"] = lambda e=engine: [
-            len(c.token_ids) for g in e.generate(prompts, params) for c in g
-        ]
+        out[f"reasonrl HFEngine, {dtype}"] = lambda e=engine: _engine_lengths(e, prompts, params)
     return out
+
+
+def _engine_lengths(
+    engine: HFEngine, prompts: list[list[int]], params: SamplingParams
+) -> list[int]:
+    lengths = [len(c.token_ids) for g in engine.generate(prompts, params) for c in g]
+    print(
+        f"  engine: {engine.stats['prefill_tokens']} prompt tokens prefilled, "
+        f"{engine.stats['decode_rows']} decode row-steps for {sum(lengths)} tokens "
+        f"(keeping finished rows would be {len(lengths) * max(lengths)})"
+    )
+    engine.reset_stats()
+    return lengths
 
 
 def trained_model(args: argparse.Namespace) -> torch.nn.Module:
@@ -167,42 +181,71 @@ def trained_model(args: argparse.Namespace) -> torch.nn.Module:
         model.load_state_dict(torch.load(args.model_cache))
         print(f"loaded the countdown model from {args.model_cache}")
     else:
-        steps = train_countdown(model, args.train_seconds, args.seed)
-        print(f"trained the countdown model for up to {args.train_seconds:.0f}s ({steps} steps)")
+        start = time.perf_counter()
+        steps = train_countdown(model, args.train_steps, args.seed)
+        print(f"trained the countdown model: {steps} steps, {time.perf_counter() - start:.0f}s")
         if args.model_cache:
             torch.save(model.state_dict(), args.model_cache)
     return model.eval()
 
 
-def run(args: argparse.Namespace) -> list[tuple[str, str, float, float, float]]:
-    """Time every sampler on both settings, interleaved; rows of (setting, label, mean length,
-    median seconds, median tokens/s)."""
+Row = tuple[str, str, float, float, float, list[float]]
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    """Time every sampler on both settings, interleaved within each repeat.
+
+    Returns rows (setting, label, mean length, median seconds, median tokens/s, speed-ups): the
+    speed-ups pair each repeat's rate with the fastest HF rate of the SAME repeat, which keeps
+    the comparison fair when other jobs change the machine's load between repeats.
+    """
     model = trained_model(args)
     gen = torch.Generator().manual_seed(args.seed + 1)
     prompts = [countdown_example(gen)[0] for _ in range(64)]
-    rows = []
+    rows: list[Row] = []
     for name, (batch, n) in {"64 x 1": (prompts, 1), "8 x 8": (prompts[:8], 8)}.items():
         runs: dict[str, list[tuple[float, int]]] = {}
         for rep in range(args.repeats):
             for label, fn in samplers(model, batch, n, rep, args.bf16).items():
                 runs.setdefault(label, []).append(timed(fn))
+        rates = {label: [t / s for s, t in results] for label, results in runs.items()}
+        hf_best = [
+            max(rates[label][rep] for label in rates if label.startswith("transformers"))
+            for rep in range(args.repeats)
+        ]
         for label, results in runs.items():
             secs = statistics.median(s for s, _ in results)
             toks = statistics.median(t for _, t in results)
-            rate = statistics.median(t / s for s, t in results)
-            rows.append((name, label, toks / 64, secs, rate))
+            ups = [rate / best for rate, best in zip(rates[label], hf_best)]
+            rows.append((name, label, toks / 64, secs, statistics.median(rates[label]), ups))
             print(
-                f"{name:7s} {label:40s} mean len {toks / 64:6.1f}  {secs:6.2f}s  {rate:8.0f} tok/s"
+                f"{name:7s} {label:40s} mean len {toks / 64:6.1f}  {secs:6.2f}s  "
+                f"{rows[-1][4]:8.0f} tok/s  x{statistics.median(ups):.2f} "
+                f"({min(ups):.2f}-{max(ups):.2f})"
             )
     return rows
 
 
-def write_readme(path: str, rows, args: argparse.Namespace, load: tuple[float, float]) -> None:
+def matmul_ms(dtype: torch.dtype, rows: int = 64) -> float:
+    """Best-of-5 milliseconds of one (rows x 256) @ (256 x 1024) product in `dtype`."""
+    x, w = torch.randn(rows, 256, dtype=dtype), torch.randn(1024, 256, dtype=dtype)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(20):
+            torch.nn.functional.linear(x, w)
+        best = min(best, (time.perf_counter() - start) / 20)
+    return best * 1e3
+
+
+def write_readme(
+    path: str,
+    rows: list[Row],
+    args: argparse.Namespace,
+    load: tuple[float, float],
+    notes: list[str],
+) -> None:
     """Append the measured table, with the command and machine, to a markdown file."""
-    hf = {}
-    for name, label, _, _, rate in rows:
-        if label.startswith("transformers"):
-            hf[name] = max(hf.get(name, 0.0), rate)
     lines = [
         "",
         "## Rollout engine vs `transformers` `generate` (`benchmarks/rollout_bench.py`)",
@@ -213,14 +256,16 @@ def write_readme(path: str, rows, args: argparse.Namespace, load: tuple[float, f
         f"{__import__('transformers').__version__}; bf16 fast here: {fast_bf16_available()}; "
         f"load average {load[0]:.1f} before / {load[1]:.1f} after).",
         "",
-        "| prompts x samples | sampler | mean gen. tokens | seconds | tokens/s | vs fastest HF |",
+        "| prompts x samples | sampler | mean gen. tokens | seconds | tokens/s | "
+        "vs fastest HF, same repeat: median (min-max) |",
         "|---|---|---|---|---|---|",
     ]
-    for name, label, mean_len, secs, rate in rows:
+    for name, label, mean_len, secs, rate, ups in rows:
         lines.append(
             f"| {name} | {label} | {mean_len:.1f} | {secs:.2f} | {rate:,.0f} | "
-            f"{rate / hf[name]:.2f}x |"
+            f"{statistics.median(ups):.2f}x ({min(ups):.2f}-{max(ups):.2f}) |"
         )
+    lines += ["", *notes]
     with open(path, "a", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -239,7 +284,7 @@ def _cpu_name() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--train-seconds", type=float, default=60.0)
+    parser.add_argument("--train-steps", type=int, default=80)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--readme", default=None, help="append the table to this markdown file")
@@ -259,9 +304,15 @@ def main() -> None:
     if args.bf16 is None:
         args.bf16 = fast_bf16_available()
     load_before = os.getloadavg()[0]
+    fp32_ms, bf16_ms = matmul_ms(torch.float32), matmul_ms(torch.bfloat16)
+    notes = [
+        f"A 64x256 @ 256x1024 matmul takes {fp32_ms:.2f} ms in fp32 and {bf16_ms:.2f} ms in bf16 "
+        f"here (bf16 fast: {fast_bf16_available()}); bf16 rows are timed only where it is fast."
+    ]
+    print(notes[0])
     rows = run(args)
     if args.readme:
-        write_readme(args.readme, rows, args, (load_before, os.getloadavg()[0]))
+        write_readme(args.readme, rows, args, (load_before, os.getloadavg()[0]), notes)
 
 
 if __name__ == "__main__":

@@ -102,10 +102,10 @@ class HFEngine:
         self.eos_ids = _eos_ids(model, tokenizer, eos_token_id)
         self.pad_id = getattr(tokenizer, "pad_token_id", None)
         self.vocab_size = int(model.config.vocab_size)
-        self.stats: dict[str, int] = {}  # counters for tests and benchmarks, see _reset_stats
+        self.stats: dict[str, int] = {}  # counters for tests and benchmarks, see reset_stats
         self._packed: DecoderWeights | None = None
         self._packed_key: tuple[tuple[int, int], ...] | None = None
-        self._reset_stats()
+        self.reset_stats()
 
     # ---------------------------------------------------------------- weights
     def load_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
@@ -248,7 +248,8 @@ class HFEngine:
             prompts.append(ids)
         return prompts
 
-    def _reset_stats(self) -> None:
+    def reset_stats(self) -> None:
+        """Zero the counters in `stats` (prefill calls / prompts / tokens, decode steps / rows)."""
         for name in ("prefill_calls", "prefill_prompts", "prefill_tokens", "decode_steps"):
             self.stats[name] = 0
         self.stats["decode_rows"] = 0
