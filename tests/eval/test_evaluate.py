@@ -93,7 +93,7 @@ def test_greedy_forces_one_sample(rows) -> None:
 
 
 def test_crashing_reward_fails_the_sample_not_the_run(rows) -> None:
-    def boom(sample, text):
+    def boom(sample, completion):
         raise RuntimeError("bad grader")
 
     engine = FakeEngine([[r["completion"]] * 2 for r in rows])
@@ -113,6 +113,19 @@ def test_outputs_and_table(rows, tmp_path: Path) -> None:
     table = res.markdown()
     assert "| op | problems | pass@1 | pass@2 | strict_pass@1 | strict_pass@2 | maj@2 |" in table
     assert "| all | 2 | 0.500 | 1.000 | 0.500 | 1.000 |" in table
+
+
+def test_reward_without_outcome_counts_full_score(rows) -> None:
+    from reasonrl.types import RewardResult
+
+    def half_or_full(sample, completion):  # e.g. a binary math reward: no "outcome" in info
+        return RewardResult(1.0 if completion.text == "yes" else 0.5, {})
+
+    engine = FakeEngine([["yes", "no"], ["no", "no"]])
+    res = evaluate(None, _Tok(), [row_to_sample(r) for r in rows], samples_per_problem=2,
+                   engine=engine, reward_fn=half_or_full)  # fmt: skip
+    assert res.overall["pass@1"] == pytest.approx(0.25)  # 1 of 4 samples scored 1.0
+    assert "strict_pass@1" not in res.overall  # no verified_correct: no strict metrics
 
 
 def test_ks() -> None:

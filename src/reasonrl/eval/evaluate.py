@@ -31,14 +31,25 @@ import numpy as np
 from reasonrl.eval.metrics import maj_at_k, pass_at_k_array
 from reasonrl.types import Completion, RewardResult, Sample
 
-RewardFn = Callable[[Sample, str], RewardResult]
+RewardFn = Callable[[Sample, Completion], RewardResult]
 
 
-def default_reward(sample: Sample, text: str) -> RewardResult:
+def default_reward(sample: Sample, completion: Completion) -> RewardResult:
     """The synthetic task's process-verified reward (info: outcome, verified_correct, answer)."""
-    from reasonrl.tasks.synth import synth_reward
+    from reasonrl.tasks.synth import SYNTH_REWARDS
 
-    return synth_reward(sample, text)
+    return SYNTH_REWARDS["process"](sample, completion)
+
+
+def reward_by_name(name: str) -> RewardFn:
+    """`synth` (process-verified synthetic task) or a name of `reasonrl.rewards.REWARDS`."""
+    if name == "synth":
+        return default_reward
+    from reasonrl.rewards import REWARDS
+
+    if name not in REWARDS:
+        raise ValueError(f"unknown reward {name!r}; choose synth or one of {sorted(REWARDS)}")
+    return REWARDS[name]
 
 
 def ks_up_to(n: int) -> list[int]:
@@ -119,15 +130,21 @@ def _normalise(answer: Any) -> str | None:
 def score_problem(
     sample: Sample, completions: Sequence[Completion], reward_fn: RewardFn, *, keep_text: bool
 ) -> ProblemRecord:
-    """Score each completion; a reward that raises scores that sample as wrong (never the run)."""
+    """Score each completion; a reward that raises scores that sample as wrong (never the run).
+
+    Correct (outcome) = `info["outcome"]` when the reward reports it, else full score (>= 1).
+    """
+    from reasonrl.rewards.api import call_reward
+
     outcome, strict, answers = [], [], []
     has_strict = True
     for comp in completions:
-        try:
-            info = reward_fn(sample, comp.text).info
-        except Exception as err:  # a crashing reward fails that sample only
-            info = {"outcome": 0, "verified_correct": 0, "answer": None, "error": repr(err)}
-        outcome.append(bool(info.get("outcome", 0)))
+        result = call_reward(reward_fn, sample, comp)
+        info = result.info
+        if "outcome" in info:
+            outcome.append(bool(info["outcome"]) and not info.get("failed", False))
+        else:
+            outcome.append(result.score is not None and result.score >= 1.0)
         if "verified_correct" in info:
             strict.append(bool(info["verified_correct"]))
         else:
@@ -177,8 +194,10 @@ def evaluate(
         max_new_tokens: cap per completion (hitting it counts as truncated).
         engine: any `RolloutEngine`; default `HFEngine(model, tokenizer, dtype="auto")`.
         seed: sampling seed (same seed => same completions).
-        reward_fn: (sample, text) -> RewardResult with info outcome / verified_correct / answer;
-            default: the synthetic task's process-verified reward.
+        reward_fn: (sample, completion) -> RewardResult (the project's reward contract); info
+            `outcome` / `verified_correct` / `answer` give outcome, strict and maj@k (without
+            `outcome`, a full score counts as correct). Default: the synthetic task's
+            process-verified reward.
         keep_text: keep completion texts in the records (for inspection).
 
     Returns:
@@ -251,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"), help="weights dtype")
+    p.add_argument("--reward", default="synth", help="synth (default) or a reasonrl.rewards name")
     p.add_argument("--out", default=None, help="write eval.json, eval.md and passk_by_op.png")
     args = p.parse_args(list(argv) if argv is not None else None)
     import torch
@@ -262,14 +282,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         samples = load_samples(args.data, limit_per_op=args.limit_per_op)
+        reward_fn = reward_by_name(args.reward)
         model, tokenizer = load_policy(args.model, dtype=args.dtype)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     result = evaluate(model, tokenizer, samples, samples_per_problem=args.samples,
                       temperature=args.temperature, greedy=args.greedy,
-                      max_new_tokens=args.max_new_tokens, seed=args.seed)  # fmt: skip
-    result.settings.update({"model": args.model, "data": args.data})
+                      max_new_tokens=args.max_new_tokens, seed=args.seed,
+                      reward_fn=reward_fn)  # fmt: skip
+    result.settings.update({"model": args.model, "data": args.data, "reward": args.reward})
     print(result.markdown())
     if args.out:
         for path in write_outputs(result, args.out):
