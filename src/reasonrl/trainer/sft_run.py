@@ -162,105 +162,117 @@ class Reporter:
             self.progress.stop()
 
 
-def run_sft(cfg: SFTConfig) -> Path:
-    """Train per `cfg`; writes config.yaml, metrics.jsonl, checkpoints and `final/` (returned)."""
+@dataclass
+class SFTRun:
+    """Everything the loop touches: model, optimiser, data, output paths, clock and step."""
+
+    model: Any
+    tokenizer: Any
+    optimizer: torch.optim.Optimizer
+    data: SFTData
+    dtype: str
+    out: Path
+    rep: Reporter
+    start: float = 0.0
+    step: int = 0
+
+    @property
+    def minutes(self) -> float:
+        return (now() - self.start) / 60
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.out / "metrics.jsonl"
+
+
+def setup_run(cfg: SFTConfig) -> SFTRun:
+    """Seed, threads, output dir (resolved config saved), model, data, optimiser."""
     t = cfg.train
-    dtype = resolve_autocast(t.dtype)
     torch.set_num_threads(t.threads)
     random.seed(t.seed)
     torch.manual_seed(t.seed)
     out = Path(t.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_resolved(cfg, out)
-    metrics_file = out / "metrics.jsonl"
-    metrics_file.unlink(missing_ok=True)
+    (out / "metrics.jsonl").unlink(missing_ok=True)
     model, tokenizer = build_model_and_tokenizer(cfg)
     t0 = now()
     data = load_data(cfg, tokenizer)
-    rep = Reporter(t.max_steps)
-    rep.log(
-        f"[sft] model {cfg.model.init}: {count_parameters(model):,} params; "
+    dtype = resolve_autocast(t.dtype)
+    run = SFTRun(model, tokenizer, make_optimizer(model, cfg.optim), data, dtype, out,
+                 Reporter(t.max_steps))  # fmt: skip
+    run.rep.log(
+        f"[sft] model {cfg.model.init}: {count_parameters(model):,} params, {dtype}; "
         f"{len(data.train):,} train rows ({sum(map(len, data.train)):,} tokens), "
         f"{len(data.eval)} eval rows; data ready in {now() - t0:.1f}s"
     )
-    optimizer = make_optimizer(model, cfg.optim)
-    batches = iterate_epochs(data.train, batch_size=t.batch_size, seed=t.seed)
-    pad_id = tokenizer.pad_token_id
+    return run
+
+
+def run_sft(cfg: SFTConfig) -> Path:
+    """Train per `cfg`; writes config.yaml, metrics.jsonl, checkpoints and `final/` (returned).
+
+    Stops at `train.max_steps` or, if set, `train.time_budget_min` (whichever comes first; the
+    cosine schedule follows whichever is further along, so a time-limited run still anneals).
+    """
+    run = setup_run(cfg)
+    t, o = cfg.train, cfg.optim
+    batches = iterate_epochs(run.data.train, batch_size=t.batch_size, seed=t.seed)
+    pad_id = run.tokenizer.pad_token_id
     budget_s = t.time_budget_min * 60 if t.time_budget_min else None
-    start, window_tokens, window_t, step = now(), 0, now(), 0
-    while step < t.max_steps:
-        elapsed = now() - start
+    run.start = window_t = now()
+    window_tokens = 0
+    while run.step < t.max_steps:
+        elapsed = now() - run.start
         if budget_s is not None and elapsed >= budget_s:
-            rep.log(f"[sft] time budget of {t.time_budget_min} min reached at step {step}")
+            run.rep.log(f"[sft] time budget of {t.time_budget_min} min reached at step {run.step}")
             break
-        progress = max(step / t.max_steps, elapsed / budget_s if budget_s else 0.0)
-        lr = cfg.optim.lr * lr_factor(
-            progress, step, warmup_steps=cfg.optim.warmup_steps, min_lr_ratio=cfg.optim.min_lr_ratio
-        )
+        progress = max(run.step / t.max_steps, elapsed / budget_s if budget_s else 0.0)
+        lr = o.lr * lr_factor(progress, run.step, warmup_steps=o.warmup_steps,
+                              min_lr_ratio=o.min_lr_ratio)  # fmt: skip
         micro = [collate_sft(next(batches), pad_id=pad_id) for _ in range(t.grad_accum)]
-        stats = train_step(
-            model, optimizer, micro, lr=lr, grad_clip=cfg.optim.grad_clip, dtype=dtype
-        )
-        step += 1
+        stats = train_step(run.model, run.optimizer, micro, lr=lr, grad_clip=o.grad_clip,
+                           dtype=run.dtype)  # fmt: skip
+        run.step += 1
         window_tokens += sum(int((mb.input_ids != pad_id).sum()) for mb in micro)
-        if step % t.log_every == 0 or step == t.max_steps:
-            tok_s = window_tokens / max(now() - window_t, 1e-9)
+        if run.step % t.log_every == 0 or run.step == t.max_steps:
+            log_step(run, stats, window_tokens / max(now() - window_t, 1e-9))
             window_tokens, window_t = 0, now()
-            record = {"step": step, "minutes": (now() - start) / 60, "tok_per_s": tok_s, **stats}
-            write_metrics(metrics_file, record)
-            info = f"loss {stats['loss']:.4f} lr {lr:.2e} {tok_s:,.0f} tok/s"
-            rep.update(step, info)
-            rep.log(
-                f"[sft] step {step} {info} gnorm {stats['grad_norm']:.2f} "
-                f"t {record['minutes']:.1f}m"
-            )
-        if step % t.eval_every == 0 or step == t.max_steps:
-            evaluate_now(
-                model, tokenizer, cfg, data, step, (now() - start) / 60, rep, metrics_file, dtype
-            )
-        if t.save_every and step % t.save_every == 0:
-            save_policy(model, tokenizer, out / "checkpoint", extra={"step": step})
-    if step % t.eval_every != 0 and step != t.max_steps:
-        evaluate_now(
-            model, tokenizer, cfg, data, step, (now() - start) / 60, rep, metrics_file, dtype
-        )
-    rep.close()
-    final = save_policy(
-        model,
-        tokenizer,
-        out / "final",
-        extra={
-            "step": step,
-            "minutes": (now() - start) / 60,
-            "params": count_parameters(model),
-            "config": cfg.model_dump(mode="json"),
-        },
-    )
+        if run.step % t.eval_every == 0 or run.step == t.max_steps:
+            evaluate_now(run, cfg)
+        if t.save_every and run.step % t.save_every == 0:
+            save_policy(run.model, run.tokenizer, run.out / "checkpoint", extra={"step": run.step})
+    if run.step % t.eval_every != 0 and run.step != t.max_steps:
+        evaluate_now(run, cfg)
+    run.rep.close()
+    summary = {"step": run.step, "minutes": run.minutes, "params": count_parameters(run.model),
+               "config": cfg.model_dump(mode="json")}  # fmt: skip
+    final = save_policy(run.model, run.tokenizer, run.out / "final", extra=summary)
     print(f"[sft] saved {final}", flush=True)
     return final
 
 
-def evaluate_now(
-    model: Any,
-    tokenizer: Any,
-    cfg: SFTConfig,
-    data: SFTData,
-    step: int,
-    minutes: float,
-    rep: Reporter,
-    metrics_file: Path,
-    dtype: str,
-) -> None:
+def log_step(run: SFTRun, stats: dict[str, float], tok_s: float) -> None:
+    """One metrics line (JSONL) and one log line; tokens/s counts non-padding tokens."""
+    record = {"step": run.step, "minutes": run.minutes, "tok_per_s": tok_s, **stats}
+    write_metrics(run.metrics_file, record)
+    info = f"loss {stats['loss']:.4f} lr {stats['lr']:.2e} {tok_s:,.0f} tok/s"
+    run.rep.update(run.step, info)
+    run.rep.log(f"[sft] step {run.step} {info} gnorm {stats['grad_norm']:.2f} "
+                f"t {record['minutes']:.1f}m")  # fmt: skip
+
+
+def evaluate_now(run: SFTRun, cfg: SFTConfig) -> None:
     """Held-out loss (+ greedy strict pass@1 when configured), logged and appended to metrics."""
-    record: dict[str, Any] = {"step": step, "minutes": minutes}
-    if data.eval:
+    record: dict[str, Any] = {"step": run.step, "minutes": run.minutes}
+    if run.data.eval:
         record["eval_loss"] = eval_loss(
-            model, data.eval, pad_id=tokenizer.pad_token_id, dtype=dtype
+            run.model, run.data.eval, pad_id=run.tokenizer.pad_token_id, dtype=run.dtype
         )
-    record.update(strict_eval(model, tokenizer, cfg, data.eval_raw))
-    write_metrics(metrics_file, record)
+    record.update(strict_eval(run.model, run.tokenizer, cfg, run.data.eval_raw))
+    write_metrics(run.metrics_file, record)
     shown = " ".join(f"{k} {v:.3f}" for k, v in record.items() if k not in ("step", "minutes"))
-    rep.log(f"[sft] eval step {step}: {shown}")
+    run.rep.log(f"[sft] eval step {run.step}: {shown}")
 
 
-__all__ = ["SFTData", "build_model_and_tokenizer", "collate_sft", "load_data", "run_sft"]
+__all__ = ["SFTData", "SFTRun", "build_model_and_tokenizer", "load_data", "run_sft", "setup_run"]
