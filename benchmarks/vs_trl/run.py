@@ -30,6 +30,7 @@ from common import load_settings, read_jsonl  # noqa: E402
 
 PROJECT_PY = ROOT / ".venv" / "bin" / "python"
 TRL_PY = HERE / ".venv-trl" / "bin" / "python"
+QUIET: dict[str, float | None] = {"max_load": None, "max_wait_s": 0.0}
 SIDES = {"trl": (TRL_PY, HERE / "trl_side.py"), "reasonrl": (PROJECT_PY, HERE / "reasonrl_side.py")}
 
 
@@ -61,8 +62,23 @@ def prepare_data(work: Path, settings: dict[str, Any], seeds: list[int]) -> dict
     return out
 
 
+def wait_for_quiet(max_load: float | None, max_wait_s: float) -> None:
+    """On a shared machine, wait (up to max_wait_s) until the 1-minute load average is below
+    max_load, so that timings measure the frameworks and not the neighbours."""
+    if not max_load:
+        return
+    t0 = time.monotonic()
+    while os.getloadavg()[0] >= max_load and time.monotonic() - t0 < max_wait_s:
+        time.sleep(15)
+    if os.getloadavg()[0] >= max_load:
+        load = os.getloadavg()[0]
+        print(f"  warning: load average {load:.1f} >= {max_load} after {max_wait_s:.0f} s; "
+              "running anyway (timings are contended)", flush=True)  # fmt: skip
+
+
 def run_side(framework: str, job: dict[str, Any], work: Path) -> dict[str, Any]:
     """Run one side as a child process; returns its summary plus wall time and peak RSS."""
+    wait_for_quiet(QUIET["max_load"], QUIET["max_wait_s"])
     out = Path(job["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     job_path = out / "job.json"
@@ -137,7 +153,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="base model dir (default: settings.json)")
     parser.add_argument("--work", default=str(HERE / "_work"), help="scratch directory")
     parser.add_argument("--only", choices=["speed", "learning", "report"], default=None)
+    parser.add_argument(
+        "--quiet-load",
+        type=float,
+        default=None,
+        help="before each run, wait until the 1-min load average is below this",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=1800.0,
+        help="longest wait for --quiet-load (s), then run anyway",
+    )
     args = parser.parse_args(argv)
+    QUIET.update(max_load=args.quiet_load, max_wait_s=args.quiet_wait)
     settings = load_settings(smoke=args.smoke)
     args.model = args.model or settings["model"]
     work = Path(args.work) / ("smoke" if args.smoke else "full")
