@@ -81,10 +81,10 @@ class Batch:
     input_ids       (N, P+T) long   left-padded prompt, then response, then right padding
     attention_mask  (N, P+T) long   1 on real tokens
     position_ids    (N, P+T) long   0.. over real tokens (so padding side changes nothing)
-    response_mask   (N, T) float    1 on response tokens that carry loss (0 on padding / tool output)
+    response_mask   (N, T) float    1 on response tokens with loss (0 on padding / tool output)
     rollout_logprobs(N, T) float    the sampler's log-probs of the response tokens
     advantages      (N, T) float    per-token advantages
-    old_logprobs    (N, T) float | None   trainer log-probs before the update (PPO ratio denominator)
+    old_logprobs    (N, T) float | None   trainer log-probs before the update (PPO denominator)
     ref_logprobs    (N, T) float | None   reference-model log-probs (only when KL is enabled)
     """
 

@@ -1,4 +1,4 @@
-"""End-to-end runs on a tiny model: parameters move, losses are finite, SIGKILL + resume is exact."""
+"""End-to-end tiny runs: parameters move, losses are finite, SIGKILL + resume is exact."""
 
 from __future__ import annotations
 
