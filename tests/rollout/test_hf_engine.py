@@ -50,6 +50,20 @@ def test_logprobs_equal_trainer_logprobs_fp32(model, tokenizer, temperature: flo
     assert checked > 100
 
 
+def test_logprobs_match_trainer_for_a_large_prefill(model, tokenizer) -> None:
+    # 700 prompt tokens: the prefill runs its MLP in row chunks (decoder._MLP_CHUNK = 512)
+    gen = torch.Generator().manual_seed(0)
+    prompts = [
+        torch.randint(3, VOCAB, (int(n),), generator=gen).tolist() for n in range(90, 160, 10)
+    ]
+    assert sum(len(p) for p in prompts) > 512
+    engine = HFEngine(model, tokenizer, dtype="fp32")
+    out = engine.generate(prompts, SamplingParams(max_new_tokens=3, seed=0))
+    for prompt, (c,) in zip(prompts, out):
+        want = trainer_logprobs(model, prompt, c.token_ids, 1.0)
+        torch.testing.assert_close(torch.tensor(c.logprobs), want, atol=1e-4, rtol=0)
+
+
 def test_bf16_logprobs_close_to_fp32_trainer(model, tokenizer) -> None:
     engine = HFEngine(model, tokenizer, dtype="bf16")
     out = engine.generate(PROMPTS, SamplingParams(n=2, max_new_tokens=16, seed=0))

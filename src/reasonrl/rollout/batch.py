@@ -145,7 +145,7 @@ def admit_rows(
 
     Args:
         w: packed weights.
-        batch: the running batch (its dead rows are dropped here), or None.
+        batch: the running batch (new rows are appended after its rows), or None.
         items: (prompt index, prompt ids) pairs to admit.
         keys: (B*G, 2) sampling keys of the whole request, row b*G + j.
         params: sampling settings (n, temperature, ...).

