@@ -92,11 +92,6 @@ class ActiveRows:
         return self.out_tokens[r, :n].tolist(), self.out_logprobs[r, :n].tolist()
 
 
-def _empty_cache_like(k: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
-    # zeros, not empty: unused columns are masked with -inf, and 0 * NaN garbage would be NaN
-    return k.new_zeros((k.shape[0], rows, k.shape[2], columns, k.shape[4]))
-
-
 def remove_rows(batch: ActiveRows, rows: Sequence[int]) -> ActiveRows:
     """Drop `rows` from the batch in place (swap-remove); returns the narrowed batch.
 
@@ -158,7 +153,7 @@ def admit_rows(
     tokens = torch.zeros((len(items), width), dtype=torch.int64)
     for i, (_, ids) in enumerate(items):
         tokens[i, : len(ids)] = torch.tensor(ids, dtype=torch.int64)
-    logits, pk, pv = prefill(w, tokens, lengths)  # pk/pv: (nL, P, kvh, Lp, hd)
+    logits, pk, pv = prefill(w, tokens, lengths)  # per layer (P, kvh, Lp, hd)
     row_keys = torch.cat([keys[b * n : (b + 1) * n] for b, _ in items])
     first, first_lp = sample_next(
         logits.repeat_interleave(n, dim=0),
@@ -172,12 +167,12 @@ def admit_rows(
     old = batch if batch is not None and batch.size > 0 else None
     n_old = 0 if old is None else old.size
     rows_new = len(items) * n
-    k = _empty_cache_like(pk, n_old + rows_new, capacity)
-    v = _empty_cache_like(pv, n_old + rows_new, capacity)
-    new_k = k[:, n_old:].unflatten(1, (len(items), n))  # (nL, P, G, kvh, C, hd) view
-    new_v = v[:, n_old:].unflatten(1, (len(items), n))
-    new_k[..., :width, :] = pk[:, :, None]  # the prompt's cache copied to its G rows
-    new_v[..., :width, :] = pv[:, :, None]
+    shape = (len(pk), n_old + rows_new, pk[0].shape[1], capacity, pk[0].shape[3])
+    # zeros, not empty: unused columns are masked with -inf, and 0 * NaN garbage would be NaN
+    k, v = pk[0].new_zeros(shape), pv[0].new_zeros(shape)
+    for i in range(len(pk)):  # each prompt's keys/values copied to its G rows
+        k[i, n_old:].unflatten(0, (len(items), n))[..., :width, :] = pk[i][:, None]
+        v[i, n_old:].unflatten(0, (len(items), n))[..., :width, :] = pv[i][:, None]
     out_tokens = torch.zeros((rows_new, params.max_new_tokens), dtype=torch.int64)
     out_logprobs = torch.zeros((rows_new, params.max_new_tokens), dtype=torch.float32)
     out_tokens[:, 0], out_logprobs[:, 0] = first, first_lp

@@ -137,17 +137,20 @@ def _rms_norm(
     return (weight * x).to(dtype)
 
 
-def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+def _rope(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """HF's x * cos + rotate_half(x) * sin, with rotate_half(x) * sin = roll(x) * signed_sin.
+
+    rotate_half(x) = (-x2, x1) and roll(x, hd/2) = (x2, x1), so folding the sign into the table
+    saves a negation and a concatenation per call (about 2x faster here), with the same products.
+    """
+    return x * cos + torch.roll(x, x.shape[-1] // 2, dims=-1) * signed_sin
 
 
 def rope_table(w: DecoderWeights, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables (length, hd) for positions 0..length-1, computed in float32 like HF."""
+    """cos and signed-sin tables (length, hd) for positions 0..length-1, in float32 like HF."""
     freqs = torch.arange(length, dtype=torch.float32)[:, None] * w.inv_freq
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos().to(w.dtype), emb.sin().to(w.dtype)
+    cos, sin = freqs.cos(), freqs.sin()  # (length, hd/2): HF duplicates these halves
+    return torch.cat((cos, cos), dim=-1).to(w.dtype), torch.cat((-sin, sin), dim=-1).to(w.dtype)
 
 
 def _qkv(
@@ -188,7 +191,7 @@ def _logits(w: DecoderWeights, x: torch.Tensor) -> torch.Tensor:
 
 def prefill(
     w: DecoderWeights, tokens: torch.Tensor, lengths: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
     """Encode right-padded prompts; return next-token logits and the prompts' keys/values.
 
     Matmuls run on the packed real tokens only (no padding waste); attention runs on the padded
@@ -200,8 +203,8 @@ def prefill(
         lengths: (P,) int64 true prompt lengths (>= 1).
 
     Returns:
-        logits (P, V) float32 at each prompt's last token, keys and values (nL, P, kvh, Lp, hd)
-        in the compute dtype (padding columns hold garbage and must stay masked).
+        logits (P, V) float32 at each prompt's last token, and per layer the keys and values
+        (P, kvh, Lp, hd) in the compute dtype (padding columns are zeros and must stay masked).
     """
     n_prompts, width = tokens.shape
     valid = torch.arange(width)[None, :] < lengths[:, None]  # (P, Lp)
@@ -231,7 +234,7 @@ def prefill(
             ).flatten(1)  # (P, h*hd)
         x = x + F.linear(attn, layer.wo, layer.bo).float()
         x = _mlp_residual(w, layer, x)
-    return _logits(w, x), torch.stack(keys), torch.stack(values)
+    return _logits(w, x), keys, values
 
 
 def _pad(flat: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
