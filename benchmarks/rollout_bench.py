@@ -28,6 +28,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -131,10 +132,11 @@ def hf_generate(model, prompts: list[list[int]], n: int, bf16: str) -> list[int]
     return lengths
 
 
-def timed(fn: Callable[[], list[int]]) -> tuple[float, int]:
-    start = time.perf_counter()
+def timed(fn: Callable[[], list[int]]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of this process, generated tokens) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     lengths = fn()
-    return time.perf_counter() - start, sum(lengths)
+    return time.perf_counter() - wall, time.process_time() - cpu, sum(lengths)
 
 
 def samplers(
@@ -189,41 +191,69 @@ def trained_model(args: argparse.Namespace) -> torch.nn.Module:
     return model.eval()
 
 
-Row = tuple[str, str, float, float, float, list[float]]
+@dataclass
+class Row:
+    """One sampler on one setting: medians over repeats and per-repeat speed-ups vs HF."""
+
+    setting: str
+    label: str
+    mean_len: float
+    wall_s: float
+    wall_rate: float
+    wall_ups: list[float]
+    cpu_s: float
+    cpu_rate: float
+    cpu_ups: list[float]
+
+
+def _speedups(rates: dict[str, list[float]], label: str) -> list[float]:
+    """Each repeat's rate over the fastest HF rate of the SAME repeat."""
+    hf = [label for label in rates if label.startswith("transformers")]
+    return [rate / max(rates[h][rep] for h in hf) for rep, rate in enumerate(rates[label])]
 
 
 def run(args: argparse.Namespace) -> list[Row]:
     """Time every sampler on both settings, interleaved within each repeat.
 
-    Returns rows (setting, label, mean length, median seconds, median tokens/s, speed-ups): the
-    speed-ups pair each repeat's rate with the fastest HF rate of the SAME repeat, which keeps
-    the comparison fair when other jobs change the machine's load between repeats.
+    Speed-ups pair each repeat with the HF run of the same repeat, so load changes from other
+    jobs between repeats cancel. CPU seconds (process time, one thread) leave out the time this
+    process waited for a core, which is most of the noise on a shared 2-core machine.
     """
     model = trained_model(args)
     gen = torch.Generator().manual_seed(args.seed + 1)
     prompts = [countdown_example(gen)[0] for _ in range(64)]
     rows: list[Row] = []
     for name, (batch, n) in {"64 x 1": (prompts, 1), "8 x 8": (prompts[:8], 8)}.items():
-        runs: dict[str, list[tuple[float, int]]] = {}
+        runs: dict[str, list[tuple[float, float, int]]] = {}
         for rep in range(args.repeats):
             for label, fn in samplers(model, batch, n, rep, args.bf16).items():
                 runs.setdefault(label, []).append(timed(fn))
-        rates = {label: [t / s for s, t in results] for label, results in runs.items()}
-        hf_best = [
-            max(rates[label][rep] for label in rates if label.startswith("transformers"))
-            for rep in range(args.repeats)
-        ]
-        for label, results in runs.items():
-            secs = statistics.median(s for s, _ in results)
-            toks = statistics.median(t for _, t in results)
-            ups = [rate / best for rate, best in zip(rates[label], hf_best)]
-            rows.append((name, label, toks / 64, secs, statistics.median(rates[label]), ups))
+        wall = {label: [t / w for w, _, t in res] for label, res in runs.items()}
+        cpu = {label: [t / c for _, c, t in res] for label, res in runs.items()}
+        for label, res in runs.items():
+            med = statistics.median
+            row = Row(
+                setting=name,
+                label=label,
+                mean_len=med(t for _, _, t in res) / 64,
+                wall_s=med(w for w, _, _ in res),
+                wall_rate=med(wall[label]),
+                wall_ups=_speedups(wall, label),
+                cpu_s=med(c for _, c, _ in res),
+                cpu_rate=med(cpu[label]),
+                cpu_ups=_speedups(cpu, label),
+            )
+            rows.append(row)
             print(
-                f"{name:7s} {label:40s} mean len {toks / 64:6.1f}  {secs:6.2f}s  "
-                f"{rows[-1][4]:8.0f} tok/s  x{statistics.median(ups):.2f} "
-                f"({min(ups):.2f}-{max(ups):.2f})"
+                f"{name:7s} {label:38s} len {row.mean_len:5.1f} | wall {row.wall_s:6.2f}s "
+                f"{row.wall_rate:6.0f} tok/s {_fmt(row.wall_ups)} | cpu {row.cpu_s:6.2f}s "
+                f"{row.cpu_rate:6.0f} tok/s {_fmt(row.cpu_ups)}"
             )
     return rows
+
+
+def _fmt(ups: list[float]) -> str:
+    return f"{statistics.median(ups):.2f}x ({min(ups):.2f}-{max(ups):.2f})"
 
 
 def matmul_ms(dtype: torch.dtype, rows: int = 64) -> float:
@@ -256,14 +286,14 @@ def write_readme(
         f"{__import__('transformers').__version__}; bf16 fast here: {fast_bf16_available()}; "
         f"load average {load[0]:.1f} before / {load[1]:.1f} after).",
         "",
-        "| prompts x samples | sampler | mean gen. tokens | seconds | tokens/s | "
-        "vs fastest HF, same repeat: median (min-max) |",
-        "|---|---|---|---|---|---|",
+        "| prompts x samples | sampler | mean gen. tokens | wall s | tokens/s | speed-up (wall) "
+        "| CPU s | tokens per CPU-s | speed-up (CPU) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, label, mean_len, secs, rate, ups in rows:
+    for r in rows:
         lines.append(
-            f"| {name} | {label} | {mean_len:.1f} | {secs:.2f} | {rate:,.0f} | "
-            f"{statistics.median(ups):.2f}x ({min(ups):.2f}-{max(ups):.2f}) |"
+            f"| {r.setting} | {r.label} | {r.mean_len:.1f} | {r.wall_s:.2f} | {r.wall_rate:,.0f} "
+            f"| {_fmt(r.wall_ups)} | {r.cpu_s:.2f} | {r.cpu_rate:,.0f} | {_fmt(r.cpu_ups)} |"
         )
     lines += ["", *notes]
     with open(path, "a", encoding="utf-8") as f:
