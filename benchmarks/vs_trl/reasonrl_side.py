@@ -112,7 +112,11 @@ def main(job_path: str) -> int:
         )
         if log.end_step(state.step, record, save):
             break
-    log.close({"framework": "reasonrl", "setup_s": setup_s, "steps": state.step, "job": job})
+    from reasonrl.rollout.hf_engine import resolve_dtype
+
+    log.close({"framework": "reasonrl", "setup_s": setup_s, "steps": state.step, "job": job,
+               "bf16": resolve_dtype(cfg.model.dtype) == torch.bfloat16,
+               "threads": [torch.get_num_threads()]})  # fmt: skip
     return 0
 
 

@@ -174,6 +174,7 @@ def main(job_path: str) -> int:
     setup_s = time.perf_counter() - t0
     log = StepLog(out, Marks(job.get("step_every"), job.get("time_marks", [])), job.get("budget_s"))
     trl_logs: list[dict[str, Any]] = []
+    threads_seen: list[int] = []
 
     class Bench(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
@@ -181,6 +182,7 @@ def main(job_path: str) -> int:
             if optimizer is not None:
                 optimizer.step = timed("optim", optimizer.step)
             log.restart_clock()
+            threads_seen.append(torch.get_num_threads())
 
         def on_step_end(self, args, state, control, **kwargs):
             record = {f"perf/time_{k}": v for k, v in PHASES.items()}
@@ -203,7 +205,7 @@ def main(job_path: str) -> int:
         for row in trl_logs:
             fh.write(json.dumps(row) + "\n")
     log.close({"framework": "trl", "setup_s": setup_s, "steps": trainer.state.global_step,
-               "job": job})  # fmt: skip
+               "bf16": trainer.args.bf16, "threads": threads_seen, "job": job})  # fmt: skip
     return 0
 
 
