@@ -81,7 +81,7 @@ def train_step(state: TrainState) -> dict[str, float]:
         actor_metrics = [
             policy_update(state.model, state.optimizer, batch, cfg) for _ in range(algo.ppo_epochs)
         ]
-        state.scheduler.step()
+        state.scheduler.step()  # steps count RL steps, skipped updates included
     with timer("sync"):
         state.engine.load_weights(state.model.named_parameters())
     state.step += 1

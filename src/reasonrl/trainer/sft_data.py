@@ -13,7 +13,6 @@ hard-sample duplication, arXiv 2511.06307). Other fields are ignored.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -51,21 +50,10 @@ class SFTBatch:
 
 
 def read_jsonl_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a malformed line raises naming the file and line number."""
-    rows = []
-    source = Path(path)
-    with source.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{source}:{number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{source}:{number}: expected a JSON object per line")
-            rows.append(row)
-    return rows
+    """Rows of a JSONL file; a malformed line raises `DataError` (a ValueError) naming file:line."""
+    from reasonrl.data.loaders import iter_jsonl
+
+    return [row for _, row in iter_jsonl(path)]
 
 
 def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
