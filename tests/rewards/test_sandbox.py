@@ -208,25 +208,56 @@ def test_refuses_without_isolation(monkeypatch):
     not ROOT or not Path("/usr/bin/python3").exists(),
     reason="needs root (to switch to an unprivileged user) and a system python3",
 )
+def _world_readable_dir() -> Path | None:
+    """A fresh temp dir that uid 65534 can reach: every ancestor world-searchable, itself 0o755.
+
+    The checkout may live under a private directory (a `mktemp -d` clone is mode 700), and TMPDIR
+    may be private too, so candidates are tried in order until one is reachable.
+    """
+    import tempfile
+
+    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"):
+        base_path = Path(base).resolve()
+        if not base_path.is_dir() or not all(
+            p.stat().st_mode & 0o001 for p in (base_path, *base_path.parents)
+        ):
+            continue
+        try:
+            made = Path(tempfile.mkdtemp(prefix="reasonrl-nobody-", dir=base_path))
+        except OSError:
+            continue
+        made.chmod(0o755)
+        return made
+    return None
+
+
+@pytest.mark.skipif(not ROOT, reason="switching to uid 65534 with setpriv needs root")
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="no /usr/bin/python3")
 def test_works_as_a_normal_user():
     # Run the sandbox from an unprivileged uid (nobody): it must fall back to a user namespace.
-    src = Path(sb.__file__).resolve().parents[2]
-    code = (
-        "from reasonrl.rewards.sandbox import run_python\n"
-        "r = run_python('import os; print(os.getuid())', cases=['assert 1'])\n"
-        "print(r.status, r.isolation.mode, r.isolation.level, r.passed, r.stdout)\n"
-    )
-    cmd = [
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "/usr/bin/python3",
-        "-c",
-        code,
-    ]
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(src)}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/", timeout=60)
+    # The package is copied to a world-readable place first: nobody cannot traverse a private
+    # checkout (a mode-700 parent), and this test is about the sandbox, not the checkout's path.
+    import shutil
+
+    where = _world_readable_dir()
+    if where is None:
+        pytest.skip("no temp directory that uid 65534 can reach")
+    try:
+        pkg = Path(sb.__file__).resolve().parents[1]
+        shutil.copytree(pkg, where / "reasonrl", ignore=shutil.ignore_patterns("__pycache__"))
+        for path in where.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        code = (
+            "from reasonrl.rewards.sandbox import run_python\n"
+            "r = run_python('import os; print(os.getuid())', cases=['assert 1'])\n"
+            "print(r.status, r.isolation.mode, r.isolation.level, r.passed, r.stdout)\n"
+        )
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+               "/usr/bin/python3", "-c", code]  # fmt: skip
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(where), "HOME": str(where)}
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/", timeout=60)
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
     out = done.stdout.split()
     assert done.returncode == 0, done.stderr
     if out[0] == "unavailable":  # kernels that forbid unprivileged user namespaces
