@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from reasonrl.config import load_config
-    from reasonrl.trainer.run import train
+    from reasonrl.rl.run import train
 
     with tempfile.TemporaryDirectory() as out:
         overrides = [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reasonrl.data.benchmarks import load_benchmark
 from reasonrl.rewards.countdown import countdown_reward
-from reasonrl.rewards.math_grader import MathGrader, grade_answer
+from reasonrl.rewards.math import MathGrader, grade_answer
 from reasonrl.rewards.pool import SandboxPool, measure_throughput
 from reasonrl.rewards.sandbox import detect_mode, run_python
 from reasonrl.types import Completion

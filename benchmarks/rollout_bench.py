@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from reasonrl.rollout import HFEngine, SamplingParams
-from reasonrl.rollout.hf_engine import fast_bf16_available
+from reasonrl.runtime.precision import fast_bf16_available
 
 PAD, EOS, NUM0, FILLER0, VOCAB = 0, 2, 10, 110, 300  # numbers 0..99 are ids 10..109
 

@@ -7,7 +7,7 @@ Measures, in one process:
 1. the machine's matmul peak: GFLOP/s of square fp32 and bf16 matmuls (n = 256, 512, 1024; the
    fastest single call of many, 2*n^3 flops each; `torch.mm` and autocast `F.linear`) at
    `--threads`;
-2. SFT training tokens/s of each size (the real `reasonrl.trainer.sft.train_step`: forward,
+2. SFT training tokens/s of each size (the real `reasonrl.sft.step.sft_step`: forward,
    completion-only loss, backward, clip, AdamW) on synthetic op 2-6 rows, batch 32, fp32 and
    bf16 autocast, after warmup steps; tokens = non-padding tokens (prompt + completion);
 3. MFU = 6 * params * tokens/s / peak (params counted once with tied embeddings; the 6N rule
@@ -29,10 +29,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch
 import torch.nn.functional as F
 
+from reasonrl.config.sft import SFTOptimConfig
 from reasonrl.models.factory import build_model, count_parameters
+from reasonrl.sft.data import collate_sft, encode_rows
+from reasonrl.sft.step import make_optimizer, sft_step
 from reasonrl.tasks.synth import build_synth_tokenizer, make_dataset
-from reasonrl.trainer.sft import SFTOptimConfig, make_optimizer, train_step
-from reasonrl.trainer.sft_data import collate_sft, encode_rows
 
 
 def matmul_peak(dtype: str, *, seconds: float = 1.5) -> tuple[float, int]:
@@ -76,7 +77,7 @@ def sft_tokens_per_s(size: str, rows: list, *, dtype: str, batch: int, steps: in
         chunk = rows[(step * batch) % (len(rows) - batch) :][:batch]
         mb = collate_sft(chunk, pad_id=pad_id)
         t = time.perf_counter()
-        train_step(model, opt, [mb], lr=1e-4, grad_clip=1.0, dtype=dtype)
+        sft_step(model, opt, [mb], lr=1e-4, grad_clip=1.0, dtype=dtype)
         if step >= warmup:
             rates.append(int((mb.input_ids != pad_id).sum()) / (time.perf_counter() - t))
     rates.sort()

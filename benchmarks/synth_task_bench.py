@@ -21,7 +21,7 @@ import time
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from reasonrl.tasks.synth.cli import parse_ops
+from reasonrl.cli.data_synth import parse_ops
 from reasonrl.tasks.synth.generator import generate_problem
 from reasonrl.tasks.synth.render import completion_text, prompt_text
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +15,14 @@ import pytest
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Caches the libraries write (Hugging Face, matplotlib) go to a private temp dir of this session,
+# never to $HOME: the suite must pass with HOME unset, read-only or someone else's.
+_CACHE = tempfile.mkdtemp(prefix="reasonrl-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+for _var, _sub in (("HF_HOME", "hf"), ("MPLCONFIGDIR", "mpl"), ("XDG_CACHE_HOME", "xdg")):
+    os.environ[_var] = os.path.join(_CACHE, _sub)
 
-import torch
+import torch  # noqa: E402  (after the environment above is set)
 
 torch.set_num_threads(int(os.environ.get("REASONRL_TEST_THREADS", "2")))
 
@@ -31,8 +40,10 @@ def _origin_checkout(repo: Path) -> Path | None:
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
-    path = Path(url.removeprefix("file://"))
-    return path.resolve() if url and "://" not in url.removeprefix("file://") and path.is_dir() else None
+    local = url.removeprefix("file://")
+    if not local or "://" in local or not Path(local).is_dir():
+        return None  # no origin, or a remote one
+    return Path(local).resolve()
 
 
 def find_shared_data() -> Path | None:

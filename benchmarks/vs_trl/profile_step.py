@@ -30,9 +30,9 @@ def main() -> int:
     from torch.profiler import ProfilerActivity, profile
 
     from reasonrl.config import load_config
+    from reasonrl.rl.build import build_state
+    from reasonrl.rl.step import train_step
     from reasonrl.tasks.synth.dataset import make_dataset, row_to_sample
-    from reasonrl.trainer.loop import train_step
-    from reasonrl.trainer.run import build_state
     from reasonrl.types import RewardResult
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -82,9 +82,9 @@ def main(job_path: str) -> int:
 
     from reasonrl.config import load_config
     from reasonrl.models.io import save_policy
+    from reasonrl.rl.build import build_state
+    from reasonrl.rl.step import train_step
     from reasonrl.tasks.synth.dataset import row_to_sample
-    from reasonrl.trainer.loop import train_step
-    from reasonrl.trainer.run import build_state
 
     job = json.loads(Path(job_path).read_text())
     settings = load_settings(smoke=job.get("smoke", False))
@@ -112,7 +112,7 @@ def main(job_path: str) -> int:
         )
         if log.end_step(state.step, record, save):
             break
-    from reasonrl.rollout.hf_engine import resolve_dtype
+    from reasonrl.runtime.precision import resolve_dtype
 
     log.close({"framework": "reasonrl", "setup_s": setup_s, "steps": state.step, "job": job,
                "bf16": resolve_dtype(cfg.model.dtype) == torch.bfloat16,

@@ -73,7 +73,7 @@ def grpo_config(settings: dict[str, Any], job: dict[str, Any]):
     import torch
     from trl import GRPOConfig
 
-    from reasonrl.rollout.hf_engine import resolve_dtype
+    from reasonrl.runtime.precision import resolve_dtype
 
     loss, mbs = job["loss"], settings["micro_batch_size"]
     # bf16 autocast only where the CPU has native bf16 (reasonrl's `auto`): emulated bf16 on an

@@ -1,4 +1,4 @@
-"""Presets are plain setting dicts whose values name real registry entries."""
+"""Presets are plain setting dicts (only the fields they change) naming real registry entries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from reasonrl.algos.advantages import ADVANTAGES
 from reasonrl.algos.aggregate import AGG_MODES
 from reasonrl.algos.kl import KL_KINDS
 from reasonrl.algos.policy_loss import POLICY_LOSSES
-from reasonrl.algos.presets import PRESET_DEFAULTS, PRESET_PAPERS, PRESETS
+from reasonrl.algos.presets import PRESET_PAPERS, PRESETS
+from reasonrl.config import AlgoConfig
 
 FIELDS = {
     "advantage",
@@ -37,13 +38,14 @@ FIELDS = {
 def test_names_fields_and_papers():
     assert set(PRESETS) == {"grpo", "dr_grpo", "dapo", "gspo", "lite_ppo", "grpo_tcr", "minirl"}
     assert set(PRESET_PAPERS) == set(PRESETS)
-    assert set(PRESET_DEFAULTS) == FIELDS
-    for name, p in PRESETS.items():
-        assert set(p) == FIELDS, name
+    assert set(AlgoConfig.model_fields) >= FIELDS
+    for name, bundle in PRESETS.items():
+        assert bundle and set(bundle) <= FIELDS, name
+        p = AlgoConfig(preset=name).model_dump()  # the preset over AlgoConfig's defaults
         assert p["advantage"] in ADVANTAGES and p["loss"] in POLICY_LOSSES
         assert p["agg"] in AGG_MODES and p["kl_estimator"] in KL_KINDS
         assert p["std_scope"] in ("group", "batch", "none")
-        assert p["is_level"] in (None, "token", "sequence")
+        assert p["is_level"] in ("none", "token", "sequence")
         assert "arXiv" in PRESET_PAPERS[name]
 
 
@@ -91,13 +93,17 @@ def test_names_fields_and_papers():
     ],
 )
 def test_paper_values(name, expected):
+    resolved = AlgoConfig(preset=name)
     for key, value in expected.items():
-        assert PRESETS[name][key] == value, (name, key)
+        assert getattr(resolved, key) == value, (name, key)
 
 
-def test_presets_are_independent_copies():
-    PRESETS["grpo"]["clip_low"] = 0.5
-    try:
-        assert PRESETS["dapo"]["clip_low"] == 0.2 and PRESET_DEFAULTS["clip_low"] == 0.2
-    finally:
-        PRESETS["grpo"]["clip_low"] = 0.2
+def test_explicit_keys_beat_the_preset_and_defaults_fill_the_rest():
+    algo = AlgoConfig(preset="dapo", clip_high=0.3)
+    assert algo.clip_high == 0.3 and algo.dynamic_sampling is True  # explicit > preset
+    assert algo.clip_low == AlgoConfig().clip_low  # untouched by the preset: the default
+    # the preset applies however the config is built, not only through load_config
+    from reasonrl.config import RLConfig
+
+    gspo = RLConfig.model_validate({"algo": {"preset": "gspo"}}).algo
+    assert (gspo.loss, gspo.clip_low, gspo.clip_high) == ("gspo", 3e-4, 4e-4)

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from reasonrl.eval.evaluate import evaluate, ks_up_to, load_samples, main
-from reasonrl.eval.report_tables import write_outputs
+from reasonrl.cli.eval import main
+from reasonrl.eval.evaluate import evaluate, load_samples
+from reasonrl.eval.result import ks_up_to
+from reasonrl.eval.tables import markdown_table, write_outputs
 from reasonrl.tasks.synth import make_dataset, row_to_sample, synth_reward
 from reasonrl.types import Completion
 
@@ -110,7 +112,7 @@ def test_outputs_and_table(rows, tmp_path: Path) -> None:
     assert {p.name for p in paths} == {"eval.json", "eval.md", "passk_by_op.png"}
     data = json.loads((tmp_path / "eval.json").read_text())
     assert data["per_op"]["2"]["pass@1"] == 0.5 and len(data["records"]) == 2
-    table = res.markdown()
+    table = markdown_table(res)
     assert "| op | problems | pass@1 | pass@2 | strict_pass@1 | strict_pass@2 | maj@2 |" in table
     assert "| all | 2 | 0.500 | 1.000 | 0.500 | 1.000 |" in table
 

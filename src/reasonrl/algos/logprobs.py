@@ -11,6 +11,8 @@ Shapes: N sequences, T positions, V vocabulary.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -19,6 +21,16 @@ def _rows(logits: Tensor) -> Tensor:
     if logits.dim() < 2:
         raise ValueError(f"logits must have a vocabulary dimension, got {tuple(logits.shape)}")
     return logits.reshape(-1, logits.shape[-1])
+
+
+def _float_chunks(
+    rows: Tensor, chunk_size: int, temperature: float
+) -> Iterator[tuple[int, Tensor]]:
+    """(start, rows[start:start+chunk] / temperature in float32) for each chunk of rows: the
+    full-vocabulary float32 copy exists for one chunk at a time."""
+    for start in range(0, rows.shape[0], chunk_size):
+        z = rows[start : start + chunk_size].float()
+        yield start, (z / temperature if temperature != 1.0 else z)
 
 
 def selected_logprobs(
@@ -45,10 +57,7 @@ def selected_logprobs(
     rows, ids = _rows(logits), tokens.reshape(-1, 1).long()
     out = []
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        for start in range(0, rows.shape[0], chunk_size):
-            z = rows[start : start + chunk_size].float()
-            if temperature != 1.0:
-                z = z / temperature
+        for start, z in _float_chunks(rows, chunk_size, temperature):
             chosen = z.gather(-1, ids[start : start + chunk_size]).squeeze(-1)
             out.append(chosen - torch.logsumexp(z, dim=-1))
     flat = torch.cat(out) if out else rows.new_zeros((0,), dtype=torch.float32)
@@ -75,10 +84,7 @@ def entropy_from_logits(
     rows = _rows(logits)
     out = []
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        for start in range(0, rows.shape[0], chunk_size):
-            z = rows[start : start + chunk_size].float()
-            if temperature != 1.0:
-                z = z / temperature
+        for _, z in _float_chunks(rows, chunk_size, temperature):
             lse = torch.logsumexp(z, dim=-1, keepdim=True)
             p = torch.exp(z - lse)
             out.append(lse.squeeze(-1) - (p * z).sum(dim=-1))

@@ -1,7 +1,9 @@
 """Named algorithm presets: plain dicts of settings, not code paths.
 
-Every preset starts from PRESET_DEFAULTS and overrides a few fields; the keys are the algorithm
-config's field names (the config module validates them). PRESET_PAPERS cites each preset.
+Each preset lists only the fields it changes; every other field keeps the algorithm config's
+default (`reasonrl.config.rl.AlgoConfig`, the one place defaults live), and keys the user writes
+explicitly win over the preset. The keys are AlgoConfig field names (validated there).
+PRESET_PAPERS cites each preset.
 Lengths (overlong_buffer) are the papers' values for 16k-20k generations; scale them to your
 max_new_tokens on small runs. `agg_const=None` means "use the maximum response length".
 
@@ -9,36 +11,12 @@ Field meanings (see docs/conventions.md): advantage -> advantages.ADVANTAGES key
 std_unbiased, adv_eps -> GRPO normalisation; loss -> policy_loss.POLICY_LOSSES key; clip_low,
 clip_high, dual_clip -> clipping; agg, agg_const -> aggregate.aggregate; kl_coef, kl_estimator ->
 kl.kl_penalty as a loss term; entropy_coef -> entropy bonus; dynamic_sampling -> drop groups with
-all-equal rewards; overlong_* -> shaping; is_level/is_mode/is_high -> correction (is_level None
-disables rollout IS correction).
+all-equal rewards; overlong_* -> shaping; is_level/is_mode/is_high -> correction.
 """
 
 from __future__ import annotations
 
-PRESET_DEFAULTS: dict[str, object] = {
-    "advantage": "grpo",
-    "std_scope": "group",
-    "std_unbiased": True,
-    "adv_eps": 1e-6,
-    "loss": "ppo_clip",
-    "clip_low": 0.2,
-    "clip_high": 0.2,
-    "dual_clip": None,
-    "agg": "token_mean",
-    "agg_const": None,
-    "kl_coef": 0.0,
-    "kl_estimator": "k3",
-    "entropy_coef": 0.0,
-    "dynamic_sampling": False,
-    "overlong_buffer": None,
-    "overlong_factor": 1.0,
-    "overlong_filter": False,
-    "is_level": None,
-    "is_mode": "truncate",
-    "is_high": 2.0,
-}
-
-_OVERRIDES: dict[str, dict[str, object]] = {
+PRESETS: dict[str, dict[str, object]] = {
     # GRPO objective: per-sequence 1/|o_i| mean then group mean, k3 KL in the loss, beta 0.04.
     "grpo": {"agg": "seq_mean_token_mean", "kl_coef": 0.04, "kl_estimator": "k3"},
     # No std, constant normaliser, no KL.
@@ -72,10 +50,6 @@ _OVERRIDES: dict[str, dict[str, object]] = {
         "is_mode": "truncate",
         "is_high": 2.0,
     },
-}
-
-PRESETS: dict[str, dict[str, object]] = {
-    name: {**PRESET_DEFAULTS, **over} for name, over in _OVERRIDES.items()
 }
 
 PRESET_PAPERS: dict[str, str] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from reasonrl.data.loaders import DataError, iter_jsonl, load_jsonl, row_to_sample
+from reasonrl.data.loaders import DataError, iter_jsonl, load_jsonl, sample_from_fields
 from reasonrl.types import Sample
 
 # Paraphrase of the d1 / TinyZero countdown instruction (arXiv 2504.12216, TinyZero repo).
@@ -50,7 +50,7 @@ def load_aime(path: str | Path) -> list[Sample]:
     out = []
     for lineno, row in iter_jsonl(path):
         where = f"{path}:{lineno}"
-        sample = row_to_sample(
+        sample = sample_from_fields(
             row,
             where,
             fields={"prompt": "problem", "answer": "answer", "id": "id"},

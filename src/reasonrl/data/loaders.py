@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from reasonrl.rewards.math_grader import extract_boxed
+from reasonrl.text import extract_boxed
 from reasonrl.types import Sample
 
 
@@ -60,6 +60,11 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataError(f"{path}: cannot read ({exc})") from None
 
 
+def read_jsonl_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL file; a malformed line raises `DataError` (a ValueError) naming file:line."""
+    return [row for _, row in iter_jsonl(path)]
+
+
 def _prompt_text(value: Any, where: str) -> tuple[str, dict[str, Any]]:
     """A prompt is a string, or a chat message list whose last user turn becomes the prompt."""
     if isinstance(value, str):
@@ -71,7 +76,7 @@ def _prompt_text(value: Any, where: str) -> tuple[str, dict[str, Any]]:
     raise DataError(f"{where}: prompt must be a string or a chat message list, got {value!r:.80}")
 
 
-def row_to_sample(
+def sample_from_fields(
     row: Mapping[str, Any],
     where: str,
     *,
@@ -123,7 +128,7 @@ def load_jsonl(
         if limit is not None and len(out) >= limit:
             break
         out.append(
-            row_to_sample(
+            sample_from_fields(
                 row,
                 f"{path}:{lineno}",
                 fields=fields,
@@ -147,7 +152,7 @@ def _rows_to_samples(
             break
         where = f"{source}: row {i}"
         out.append(
-            row_to_sample(
+            sample_from_fields(
                 row,
                 where,
                 fields=fields,

@@ -5,6 +5,8 @@ A template is a `str.format` string over `{prompt}` and any key of `Sample.meta`
 `chat=True` the rendered text becomes the user turn (after an optional system turn) and the
 tokenizer's own chat template (`tokenizer.apply_chat_template`, transformers) produces the final
 string with the generation prompt appended, so instruction-tuned models see their own format.
+
+`encode_prompt` turns the final prompt text into token ids, the same way for SFT, RL and eval.
 """
 
 from __future__ import annotations
@@ -87,3 +89,17 @@ def render_prompt(
     if not isinstance(out, str):
         raise TypeError(f"apply_chat_template returned {type(out).__name__}, expected str")
     return out
+
+
+def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
+    """Prompt ids exactly as SFT sees them: BOS (if the tokenizer has one) then the text's ids.
+
+    BOS is added here, not by the tokenizer's post-processor, so tokenizers that add it themselves
+    (Llama) and those that do not (the synth tokenizer) give the same layout: exactly one BOS.
+    RL and evaluation must encode prompts with this function so the model sees the same prefix.
+    """
+    ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    bos = tokenizer.bos_token_id
+    if bos is not None and (not ids or ids[0] != bos):
+        ids.insert(0, bos)
+    return ids

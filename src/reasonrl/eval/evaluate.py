@@ -1,7 +1,7 @@
 """Sample-and-score evaluation: pass@k, strict (process-verified) pass@k and maj@k, per op.
 
     result = evaluate(model, tokenizer, samples, samples_per_problem=8, temperature=1.0)
-    print(result.markdown())
+    print(markdown_table(result))         # reasonrl.eval.tables
 
     reasonrl eval MODEL --data heldout.jsonl --samples 8 --temperature 1.0 [--greedy] [--out DIR]
 
@@ -9,7 +9,8 @@ Every prompt goes through one `engine.generate` call (the rollout engine batches
 each completion is scored by a reward function whose `info` carries `outcome` (final answer right)
 and, for process-verified tasks, `verified_correct` (every step right too, arXiv 2512.07783).
 Outcome metrics are inflated by guessing on small-number answers, so strict metrics are always
-reported beside them when the reward provides them (feasibility.md: the guessing floor).
+reported beside them when the reward provides them (the guessing floor is measured in
+benchmarks/base_checkpoint.md).
 
 Metrics per group (`op` from `Sample.meta`, else "all") and overall (mean over problems):
 pass@k and strict_pass@k by the unbiased estimator for k = 1, 2, 4, ..., n (arXiv 2107.03374);
@@ -19,19 +20,14 @@ and truncation rate.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from reasonrl.eval.metrics import maj_at_k, pass_at_k_array
+from reasonrl.data.templates import encode_prompt
+from reasonrl.eval.result import EvalResult, ProblemRecord, group_metrics
+from reasonrl.rewards.api import RewardFn, call_reward
 from reasonrl.types import Completion, RewardResult, Sample
-
-RewardFn = Callable[[Sample, Completion], RewardResult]
 
 
 def default_reward(sample: Sample, completion: Completion) -> RewardResult:
@@ -52,72 +48,6 @@ def reward_by_name(name: str) -> RewardFn:
     return REWARDS[name]
 
 
-def ks_up_to(n: int) -> list[int]:
-    """1, 2, 4, ... up to n, plus n itself when n is not a power of two."""
-    ks = [1 << i for i in range(n.bit_length()) if (1 << i) <= n]
-    return ks if ks[-1] == n else [*ks, n]
-
-
-@dataclass
-class ProblemRecord:
-    """Scored samples of one problem (`answers` normalised to strings; None = unparsed)."""
-
-    id: str
-    group: str
-    gold: str
-    outcome: list[bool]
-    strict: list[bool] | None
-    answers: list[str | None]
-    lengths: list[int]
-    truncated: list[bool]
-    texts: list[str] = field(default_factory=list)
-
-
-@dataclass
-class EvalResult:
-    """Metrics overall and per group, the settings used, and the per-problem records."""
-
-    overall: dict[str, float]
-    per_op: dict[str, dict[str, float]]
-    settings: dict[str, Any]
-    records: list[ProblemRecord]
-
-    def to_dict(self, *, with_records: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "settings": self.settings,
-            "overall": self.overall,
-            "per_op": self.per_op,
-        }
-        if with_records:
-            out["records"] = [r.__dict__ for r in self.records]
-        return out
-
-    def markdown(self, columns: Sequence[str] | None = None) -> str:
-        """A markdown table: one row per op plus `all` (see `report_tables.markdown_table`)."""
-        from reasonrl.eval.report_tables import markdown_table
-
-        return markdown_table(self, columns)
-
-
-def group_metrics(records: Sequence[ProblemRecord], n: int) -> dict[str, float]:
-    """pass@k, strict_pass@k, maj@k (k = 1, 2, 4, .., n) and length stats of some problems."""
-    outcome = np.array([r.outcome for r in records], dtype=bool)  # (P, n)
-    out: dict[str, float] = {"problems": float(len(records))}
-    for k in ks_up_to(n):
-        out[f"pass@{k}"] = pass_at_k_array(outcome, k)
-    if all(r.strict is not None for r in records):
-        strict = np.array([r.strict for r in records], dtype=bool)
-        for k in ks_up_to(n):
-            out[f"strict_pass@{k}"] = pass_at_k_array(strict, k)
-    answers = [r.answers for r in records]
-    golds = [r.gold for r in records]
-    for k in ks_up_to(n):
-        out[f"maj@{k}"] = maj_at_k(answers, golds, k)
-    out["mean_tokens"] = float(np.mean([x for r in records for x in r.lengths]))
-    out["truncated"] = float(np.mean([x for r in records for x in r.truncated]))
-    return out
-
-
 def _normalise(answer: Any) -> str | None:
     if answer is None:
         return None
@@ -134,8 +64,6 @@ def score_problem(
 
     Correct (outcome) = `info["outcome"]` when the reward reports it, else full score (>= 1).
     """
-    from reasonrl.rewards.api import call_reward
-
     outcome, strict, answers = [], [], []
     has_strict = True
     for comp in completions:
@@ -186,7 +114,7 @@ def evaluate(
 
     Args:
         model: the policy (used to build an `HFEngine` when `engine` is None).
-        tokenizer: its tokenizer (prompts are encoded with `trainer.sft_data.encode_prompt`).
+        tokenizer: its tokenizer (prompts are encoded with `data.templates.encode_prompt`).
         samples: P problems; `meta["op"]` groups them (others go to group "all").
         samples_per_problem: n completions per problem (forced to 1 when greedy).
         temperature: sampling temperature (ignored when greedy).
@@ -204,7 +132,6 @@ def evaluate(
         EvalResult with `overall` (mean over all problems), `per_op` and per-problem records.
     """
     from reasonrl.rollout.base import SamplingParams
-    from reasonrl.trainer.sft_data import encode_prompt
 
     if not samples:
         raise ValueError("evaluate: no samples")
@@ -234,8 +161,8 @@ def evaluate(
 
 def load_samples(path: str | Path, *, limit_per_op: int | None = None) -> list[Sample]:
     """Samples from a JSONL of synthetic rows (`row_to_sample`) or generic prompt/answer rows."""
+    from reasonrl.data.loaders import read_jsonl_rows
     from reasonrl.tasks.synth import row_to_sample
-    from reasonrl.trainer.sft_data import read_jsonl_rows
 
     samples: list[Sample] = []
     counts: dict[Any, int] = {}
@@ -255,45 +182,3 @@ def load_samples(path: str | Path, *, limit_per_op: int | None = None) -> list[S
         counts[op] = counts.get(op, 0) + 1
         samples.append(sample)
     return samples
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`reasonrl eval MODEL --data FILE.jsonl ...`: print the table, write JSON/markdown/plot."""
-    p = argparse.ArgumentParser(prog="reasonrl eval", description=__doc__.splitlines()[0])
-    p.add_argument("model", help="HF model directory or builtin:synth-micro")
-    p.add_argument("--data", required=True, help="JSONL of problems (e.g. reasonrl data synth)")
-    p.add_argument("--samples", type=int, default=8, help="completions per problem (n)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--greedy", action="store_true", help="argmax decoding, n = 1")
-    p.add_argument("--max-new-tokens", type=int, default=256)
-    p.add_argument("--limit-per-op", type=int, default=None, help="first N problems per op")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"), help="weights dtype")
-    p.add_argument("--reward", default="synth", help="synth (default) or a reasonrl.rewards name")
-    p.add_argument("--out", default=None, help="write eval.json, eval.md and passk_by_op.png")
-    args = p.parse_args(list(argv) if argv is not None else None)
-    import torch
-
-    from reasonrl.eval.report_tables import write_outputs
-    from reasonrl.models.io import load_policy
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        samples = load_samples(args.data, limit_per_op=args.limit_per_op)
-        reward_fn = reward_by_name(args.reward)
-        model, tokenizer = load_policy(args.model, dtype=args.dtype)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    result = evaluate(model, tokenizer, samples, samples_per_problem=args.samples,
-                      temperature=args.temperature, greedy=args.greedy,
-                      max_new_tokens=args.max_new_tokens, seed=args.seed,
-                      reward_fn=reward_fn)  # fmt: skip
-    result.settings.update({"model": args.model, "data": args.data, "reward": args.reward})
-    print(result.markdown())
-    if args.out:
-        for path in write_outputs(result, args.out):
-            print(f"wrote {path}")
-    return 0

@@ -3,8 +3,8 @@
 All sizes share the Qwen2 recipe (arXiv 2407.10671): grouped-query attention, rotary position
 embeddings, RMSNorm, SiLU-gated MLP, tied input/output embeddings. `qwen2-100m` is the 12-layer
 768-wide model of the Interplay paper (arXiv 2512.07783, `model_configs/qwen2_100M`); the smaller
-sizes are scaled down so they train in minutes on a 2-core CPU (see
-`shared/design/feasibility.md` for measured speeds).
+sizes are scaled down so they train in minutes on a 2-core CPU (measured SFT tokens/s per size:
+benchmarks/README.md, `benchmarks/sft_bench.py`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class ModelSize:
 # Parameter counts below assume the synthetic word-level vocabulary (~200-300 tokens);
 # they are pinned by tests/models/test_factory.py.
 MODEL_SIZES: dict[str, ModelSize] = {
-    # ~1.0M: a smoke-test model (feasibility.md: 25k tok/s bf16 on 2 cores).
+    # ~1.0M: a smoke-test model; the shipped base checkpoint (about 5k SFT tok/s on one fp32
+    # thread of an AVX2 CPU, benchmarks/README.md).
     "nano": ModelSize(128, 4, 4, 2, 512),
     # ~2.5M: between nano and micro (width 192, 48-dim heads).
     "tiny": ModelSize(192, 4, 4, 2, 768),

@@ -120,11 +120,11 @@ def save_policy(
     """Write `model` and `tokenizer` as a plain HF directory that `AutoTokenizer` reloads unchanged.
 
     transformers 5 builds the tokenizer class registered for `config.json`'s model type (for
-    `qwen2`: byte-level BPE, rebuilt from our word-level vocab, so ids change; feasibility.md,
-    "pitfalls") even when `tokenizer_config.json` names another class. For a generic fast
-    tokenizer we therefore also write an `auto_map` (the one hook that takes `AutoTokenizer` off
-    that path) to a two-line subclass saved beside it; a probe sentence is re-encoded after
-    saving and any id mismatch raises.
+    `qwen2`: byte-level BPE, rebuilt from our word-level vocab, so ids change; pinned by
+    tests/tasks/synth/test_tokenizer.py) even when `tokenizer_config.json` names another class.
+    For a generic fast tokenizer we therefore also write an `auto_map` (the one hook that takes
+    `AutoTokenizer` off that path) to a two-line subclass saved beside it; a probe sentence is
+    re-encoded after saving and any id mismatch raises.
 
     Args:
         model: any `PreTrainedModel`.

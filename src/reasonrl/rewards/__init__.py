@@ -1,13 +1,22 @@
 """Verifiable rewards: the reward contract, math and countdown graders, code tests in a sandbox.
 
-Light on purpose: nothing heavy is imported here (math-verify runs in a worker process and is
-imported there). `REWARDS` names the built-in rewards; each value is a plain
-`(sample, completion) -> RewardResult | None` callable.
+Light on purpose: `import reasonrl.rewards` imports only the contract (`api.py`). `REWARDS`
+(`registry.py`: name -> built-in reward, each a plain `(sample, completion) -> RewardResult | None`
+callable) and `grade_answer` (`math/`) are loaded on first use, and math-verify itself only ever
+runs in a worker process. The parts:
+
+- `api.py`: the contract (`call_reward`, `normalize_reward_output`, `combine_rewards`,
+  `RewardStats`, `RewardFn`, the reward type of the project);
+- `registry.py`: `REWARDS`;
+- `math/`: answer extraction and grading (`grade_answer`, `math_reward`, `MathGrader`);
+- `countdown.py`: the countdown checker;
+- `code_tests.py`: unit tests on code, run in `sandbox/` (`run_python`, `SandboxLimits`);
+- `pool.py`: concurrent sandbox runs and rewards.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reasonrl.rewards.api import (
     RewardFn,
@@ -17,21 +26,27 @@ from reasonrl.rewards.api import (
     normalize_reward_output,
 )
 
+if TYPE_CHECKING:
+    from reasonrl.rewards.math import grade_answer
+    from reasonrl.rewards.registry import REWARDS
 
-def _builtin() -> dict[str, Any]:
-    from reasonrl.rewards.code_reward import code_tests_all_reward, code_tests_reward
-    from reasonrl.rewards.countdown import countdown_reward
-    from reasonrl.rewards.math_grader import math_reward
-
-    return {
-        "math": math_reward,
-        "countdown": countdown_reward,
-        "code_tests": code_tests_reward,
-        "code_tests_all": code_tests_all_reward,
-    }
+# name -> module that defines it, imported on first access (PEP 562)
+_LAZY = {"REWARDS": "reasonrl.rewards.registry", "grade_answer": "reasonrl.rewards.math"}
 
 
-REWARDS: dict[str, Any] = _builtin()
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "REWARDS",
@@ -39,5 +54,6 @@ __all__ = [
     "RewardStats",
     "call_reward",
     "combine_rewards",
+    "grade_answer",
     "normalize_reward_output",
 ]

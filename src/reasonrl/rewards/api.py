@@ -15,7 +15,6 @@ counted in `RewardStats`, so that one crashing verifier costs one sample, not th
 from __future__ import annotations
 
 import math
-import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from reasonrl.rewards.lazy import Lazy
 from reasonrl.types import Completion, RewardResult, Sample
 
 
@@ -72,16 +72,7 @@ def normalize_reward_output(value: object) -> RewardResult:
 # Timed calls run in daemon threads from this shared executor. Python cannot kill a thread, so a
 # reward that never returns keeps its thread; the executor is sized so a few stuck calls do not
 # block the others. Rewards that may hang for real (math, code) bound themselves with processes.
-_TIMEOUT_POOL: ThreadPoolExecutor | None = None
-_TIMEOUT_POOL_LOCK = threading.Lock()
-
-
-def _timeout_pool() -> ThreadPoolExecutor:
-    global _TIMEOUT_POOL
-    with _TIMEOUT_POOL_LOCK:
-        if _TIMEOUT_POOL is None:
-            _TIMEOUT_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="reward-timeout")
-        return _TIMEOUT_POOL
+_TIMEOUT_POOL = Lazy(lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="reward-timeout"))
 
 
 def call_reward(
@@ -108,7 +99,7 @@ def call_reward(
         if timeout_s is None:
             raw = fn(sample, completion)
         else:
-            future = _timeout_pool().submit(fn, sample, completion)
+            future = _TIMEOUT_POOL.get().submit(fn, sample, completion)
             try:
                 raw = future.result(timeout=timeout_s)
             except FutureTimeout:

@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from fractions import Fraction
 
+from reasonrl.text import parse_python
 from reasonrl.types import Completion, RewardResult, Sample
 
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
@@ -63,7 +64,7 @@ def evaluate_equation(expression: str) -> tuple[Fraction, list[int]]:
         raise CountdownError(f"equation longer than {MAX_EQUATION_CHARS} characters")
     text = expression.replace("×", "*").replace("x", "*").replace("÷", "/").strip()
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = parse_python(text, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise CountdownError(f"unparsable equation: {type(exc).__name__}") from None
     used: list[int] = []

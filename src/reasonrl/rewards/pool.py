@@ -2,7 +2,7 @@
 
 Each sandbox run is a child process; the pool's threads only wait on pipes, so threads (not
 processes) are enough and the GIL is not a bottleneck. Each concurrent run gets its own sandbox
-uid (see `sandbox._Slots`), so one run's fork bomb cannot starve another's process budget.
+uid (see `sandbox.run._Slots`), so one run's fork bomb cannot starve another's process budget.
 Throughput on this project's 2-core CI machine is in benchmarks/README.md.
 """
 
@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from reasonrl.rewards.api import RewardStats, call_reward
-from reasonrl.rewards.code_reward import TestReport, run_tests
+from reasonrl.rewards.code_tests import TestReport, run_tests
 from reasonrl.rewards.sandbox import SandboxResult, run_python
 from reasonrl.types import Completion, RewardResult, Sample
 

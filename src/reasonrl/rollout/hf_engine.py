@@ -25,37 +25,13 @@ from typing import Any, Literal
 
 import torch
 
+from reasonrl.rollout.active import ActiveRows, admit_rows, remove_rows
 from reasonrl.rollout.base import SamplingParams
-from reasonrl.rollout.batch import ActiveRows, admit_rows, remove_rows
 from reasonrl.rollout.decoder import DecoderWeights, decode_step, pack_weights, unsupported_reason
 from reasonrl.rollout.sampling import sample_next, sequence_keys
 from reasonrl.rollout.stops import StopChecker
+from reasonrl.runtime.precision import resolve_dtype
 from reasonrl.types import Completion
-
-_DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
-
-
-def fast_bf16_available(device: str | torch.device = "cpu") -> bool:
-    """Whether bf16 matmuls are fast here: any CUDA device, or a CPU with native bf16 (avx512_bf16
-    or AMX). On an AVX2-only CPU, bf16 matmuls are emulated and about 10x SLOWER than fp32
-    (measured: benchmarks/README.md), so "auto" picks fp32 there.
-    """
-    if torch.device(device).type == "cuda":
-        return True
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def resolve_dtype(dtype: str, device: str | torch.device = "cpu") -> torch.dtype:
-    """ "bf16" / "fp32" as asked; "auto" = bf16 where `fast_bf16_available`, else fp32."""
-    if dtype == "auto":
-        return torch.bfloat16 if fast_bf16_available(device) else torch.float32
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be 'auto', 'bf16' or 'fp32', got {dtype!r}")
-    return _DTYPES[dtype]
-
 
 # Refill only when at least this fraction of max_batch_size is free, so each (re)prefill and
 # cache concatenation is amortised over many new rows.

@@ -4,8 +4,9 @@ Light: importing this package pulls in no torch/transformers; the tokenizer impo
 """
 
 from reasonrl.tasks.synth.dataset import make_dataset, row_to_sample
-from reasonrl.tasks.synth.generator import SynthProblem, generate_problem
+from reasonrl.tasks.synth.generator import generate_problem
 from reasonrl.tasks.synth.parse import ParsedNode, ParsedTrace, parse_trace
+from reasonrl.tasks.synth.problem import SynthProblem
 from reasonrl.tasks.synth.render import completion_text, prompt_text, training_text
 from reasonrl.tasks.synth.reward import SYNTH_REWARDS, synth_reward
 from reasonrl.tasks.synth.tokenizer import (

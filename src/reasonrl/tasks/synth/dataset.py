@@ -11,7 +11,8 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
-from reasonrl.tasks.synth.generator import SynthProblem, generate_problem
+from reasonrl.tasks.synth.generator import generate_problem
+from reasonrl.tasks.synth.problem import SynthProblem
 from reasonrl.tasks.synth.render import completion_text, prompt_text
 from reasonrl.types import Sample
 

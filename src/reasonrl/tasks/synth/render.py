@@ -1,5 +1,7 @@
 """Render a generated graph as problem statements, a question, a solution trace and model text.
 
+`assemble` turns the drawn nodes, trace and question of either mode into a SynthProblem.
+
 Trace grammar (kept from the generator of arXiv 2512.07783 so its parser and rewards apply):
 one "Define <name> as <V>; <steps>." per needed quantity in topological order, where steps are
 "<var> = <symbols> = <numbers> = <result>" joined by "; " and the last step starts with "so";
@@ -14,8 +16,8 @@ Model text (arXiv 2512.07783 §6.1 training format):
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from reasonrl.tasks.synth.graph import (
     ALIAS,
@@ -28,10 +30,9 @@ from reasonrl.tasks.synth.graph import (
     UNIT_TOTAL,
     UNKNOWN,
     GoldNode,
+    count_ops,
 )
-
-if TYPE_CHECKING:
-    from reasonrl.tasks.synth.generator import SynthProblem
+from reasonrl.tasks.synth.problem import SynthProblem
 
 UNKNOWN_CLAUSE = "we don't know its value yet but will find it out later"
 
@@ -180,6 +181,26 @@ def forward_trace(nodes: Sequence[GoldNode], answer: int) -> str:
         parts.append(f"Define {node.name} as {node.var}; {steps}.")
     parts.append(f"Answer: {answer}.")
     return " ".join(parts)
+
+
+def assemble(
+    nodes: list[GoldNode], extra: list[GoldNode], rng: random.Random, *, context: str, mode: str,
+    trace: str, answer: int, question_text: str,
+) -> SynthProblem:  # fmt: skip
+    """Shuffle the statements of needed and distractor nodes into a SynthProblem."""
+    sentences = [s for n in (*nodes, *extra) if (s := statement(n)) is not None]
+    rng.shuffle(sentences)
+    return SynthProblem(
+        problem=" ".join(sentences),
+        question=question_text,
+        trace=trace,
+        answer=answer,
+        op=count_ops(nodes),
+        context=context,
+        mode=mode,
+        nodes=tuple(nodes),
+        distractors=tuple(extra),
+    )
 
 
 def prompt_text(problem: SynthProblem) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+from reasonrl.tasks.synth.forward import draw_forward
 from reasonrl.tasks.synth.graph import (
     ALIAS,
     CONST,
@@ -29,7 +30,8 @@ from reasonrl.tasks.synth.graph import (
     UNKNOWN,
     GoldNode,
 )
-from reasonrl.tasks.synth.render import node_steps, unit_total_results
+from reasonrl.tasks.synth.problem import RetryProblem, SynthProblem
+from reasonrl.tasks.synth.render import assemble, node_steps, unit_total_results
 from reasonrl.tasks.synth.vocab import Context
 
 Linear = tuple[int, int]  # (a, b) for a * x + b
@@ -140,14 +142,12 @@ def reverse_question(query: GoldNode, unknown: GoldNode, known: int) -> str:
     return f"If {subject} is {known}, how many {unknown.item} does {unknown.place} have?"
 
 
-def draw_reverse(
+def reverse_problem(
     op: int, rng: random.Random, ctx: Context, number_range: int, max_value: int,
     distractors: tuple[int, int], depth: int = 2,
-):  # type: ignore[no-untyped-def]  # fmt: skip
-    """One reverse-mode problem (raises generator._Retry on a dead end); see module docstring."""
-    from reasonrl.tasks.synth.generator import _draw_forward, _Retry, assemble
-
-    nodes, extra = _draw_forward(op, rng, ctx, number_range, max_value, distractors, depth)
+) -> SynthProblem:  # fmt: skip
+    """One reverse-mode problem (raises RetryProblem on a dead end); see module docstring."""
+    nodes, extra = draw_forward(op, rng, ctx, number_range, max_value, distractors, depth)
     consts = [i for i, n in enumerate(nodes) if n.kind == CONST]
     rng.shuffle(consts)
     for i in consts:
@@ -160,7 +160,7 @@ def draw_reverse(
         if forms[trial[-1].name][0] != 0:
             break
     else:
-        raise _Retry
+        raise RetryProblem
     unknown, query = trial[i], trial[-1]
     known = query.value
     trace = reverse_trace(trial, forms, known, unknown.value)

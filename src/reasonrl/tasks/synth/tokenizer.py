@@ -103,7 +103,7 @@ def save_synth_tokenizer(out_dir: str | Path) -> Path:
     tokenizer_config.json takes AutoTokenizer off that path, and with no remote code allowed it
     falls back to `tokenizer_class` = PreTrainedTokenizerFast, which loads tokenizer.json as is;
     with trust_remote_code=True it loads the two-line subclass written beside it (same behaviour).
-    tests/tasks/test_synth_tokenizer.py checks this with a Qwen2 config.json beside the files.
+    tests/tasks/synth/test_tokenizer.py checks this with a Qwen2 config.json beside the files.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,95 @@
+"""`reasonrl` command line: train | eval | quickstart | sft | data synth | report | recipes.
+
+One module per command, each with its own `main(argv)` and argparse parser; this module only
+dispatches, and imports a command's module when it runs, so `reasonrl --help` stays fast.
+Exit codes: 0 ok, 2 usage or configuration error, 1 run failure, 130 interrupted.
+Set REASONRL_DEBUG=1 to see the full traceback of a run failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from reasonrl.cli import common
+from reasonrl.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+
+# command word(s) -> ("module:function", one-line summary); each function takes argv.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("reasonrl.cli.train:main", "run RL training from a recipe"),
+    "eval": ("reasonrl.cli.eval:main", "evaluate a checkpoint: pass@k / maj@k per op"),
+    "quickstart": ("reasonrl.cli.quickstart:main", "a few-minute RL run on CPU, end to end"),
+    "sft": ("reasonrl.cli.sft:main", "supervised fine-tuning (e.g. the base checkpoint)"),
+    "data synth": ("reasonrl.cli.data_synth:main", "generate synthetic DAG reasoning problems"),
+    "report": ("reasonrl.cli.report:main", "write a static HTML report of a run"),
+    "recipes": ("reasonrl.cli.recipes:main", "list recipes with their purpose"),
+}
+
+__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser: lists the commands (each command parses its own arguments)."""
+    parser = argparse.ArgumentParser(
+        prog="reasonrl",
+        description="RL post-training of language models for verifiable reasoning.",
+        epilog="Exit codes: 0 ok, 2 usage/config error, 1 run failure.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, summary) in COMMANDS.items():
+        if " " not in name:
+            sub.add_parser(name, help=summary, add_help=False)
+    data = sub.add_parser("data", help="data tools (`reasonrl data synth --help`)")
+    data.add_argument("tool", choices=["synth"], help="synth: " + COMMANDS["data synth"][1])
+    return parser
+
+
+def _command(argv: list[str]) -> tuple[str, list[str]] | None:
+    """(target, rest) when argv starts with a command word (or two words)."""
+    if len(argv) >= 2 and f"{argv[0]} {argv[1]}" in COMMANDS:
+        return COMMANDS[f"{argv[0]} {argv[1]}"][0], argv[2:]
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]][0], argv[1:]
+    return None
+
+
+def _run(argv: list[str]) -> int:
+    command = _command(argv)
+    if command is None:  # no known command: the top-level parser prints help or the error
+        build_parser().parse_args(argv)
+        return EXIT_USAGE
+    target, rest = command
+    result = common.load_target(target)(rest)
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `reasonrl` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(argv)
+    except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("reasonrl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from reasonrl.config.errors import ConfigError
+
+        if isinstance(exc, ConfigError | UsageError):
+            print(f"reasonrl: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if os.environ.get("REASONRL_DEBUG"):
+            traceback.print_exc()
+        print(f"reasonrl: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if not os.environ.get("REASONRL_DEBUG"):
+            print("(set REASONRL_DEBUG=1 for the full traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

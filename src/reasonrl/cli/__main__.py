@@ -1,0 +1,7 @@
+"""`python -m reasonrl.cli ...` is the `reasonrl` command."""
+
+import sys
+
+from reasonrl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""What every command shares: exit codes, the usage error, lazy loading, recipe lookup."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit 2)."""
+
+
+def load_target(target: str) -> Callable[..., object]:
+    """Import "module:function" when the command runs, so `reasonrl --help` stays fast."""
+    module_name, func_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise UsageError(f"{module_name} is not available in this install") from None
+        raise
+    return getattr(module, func_name)
+
+
+def repo_recipes_dir() -> Path:
+    """`./recipes` when it exists, else the checkout's recipes/ next to src/."""
+    here = Path.cwd() / "recipes"
+    return here if here.is_dir() else Path(__file__).resolve().parents[3] / "recipes"
+
+
+def resolve_recipe(name: str) -> Path:
+    """A path as given, or a bare name looked up in the recipes directory (`grpo` -> grpo.yaml)."""
+    path = Path(name)
+    if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in name:
+        return path
+    candidate = repo_recipes_dir() / f"{name}.yaml"
+    return candidate if candidate.exists() else path

@@ -1,0 +1,301 @@
+"""The RL run's schema: model, data, rollout, algo, reward, optim, trainer and eval sections.
+
+Derived values (eval ops, the Dr. GRPO normaliser, eval length, run name) are filled in once, in
+`RLConfig._derive`. Algorithm presets: `algo.preset: dapo` takes `PRESETS["dapo"]`
+(`reasonrl.algos.presets`) under the keys the user wrote explicitly; every other key keeps the
+`AlgoConfig` default. The preset is expanded by `AlgoConfig` itself, so it applies however the
+config is built (a recipe, a dict, Python).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, Strict, model_validator
+
+from reasonrl.config.base import Bool, ConfigModel, Float, Int, NonNegInt, PosInt
+
+PresetName = Literal["grpo", "dr_grpo", "dapo", "gspo", "lite_ppo", "grpo_tcr", "minirl"]
+
+
+class ModelConfig(ConfigModel):
+    path: str = "builtin:synth-micro"
+    """HF directory or hub id of the policy; `builtin:synth-micro` = the shipped base checkpoint."""
+    dtype: Literal["auto", "bf16", "fp32"] = "auto"
+    """Compute dtype: bf16 autocast is 2-3x faster than fp32 on CPUs with native bf16
+    (avx512_bf16/AMX) and ~10x slower without; `auto` picks bf16 only where it is fast."""
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
+    """torch device for training and the HF rollout engine."""
+    threads: PosInt | None = None
+    """torch intra-op threads; None keeps torch's default."""
+
+
+class DataConfig(ConfigModel):
+    task: Literal["synth", "jsonl", "benchmark"] = "synth"
+    """`synth`: generated DAG problems; `jsonl`: a JSONL/Parquet/HF-datasets file (train_file,
+    fields); `benchmark`: a file of the shared benchmark data by name (data.benchmark)."""
+    benchmark: str | None = None
+    """With task=benchmark: gsm8k_train | gsm8k_test | math500 | math_test | aime24 | humaneval |
+    countdown (reasonrl.data.benchmarks.BENCHMARKS), read from data.data_dir."""
+    data_dir: str = "../shared/data"
+    """Folder holding the benchmark files (task=benchmark)."""
+    ops: tuple[Annotated[int, Strict(), Field(ge=1, le=30)], ...] = Field((3, 4, 5), min_length=1)
+    """Operation counts (difficulty) of the synthetic RL problems, each 1..30."""
+    contexts: tuple[Literal["zoo", "school", "movie"], ...] = Field(("zoo",), min_length=1)
+    """Synthetic story contexts (templates), cycled round-robin."""
+    modes: tuple[Literal["forward", "reverse"], ...] = Field(("forward",), min_length=1)
+    """Synthetic problem modes: forward (constants first) or reverse (question first)."""
+    seed: Int = 0
+    """Seed of the problem generator / shuffling."""
+    train_file: str | None = None
+    """JSONL training prompts (task=jsonl)."""
+    eval_file: str | None = None
+    """JSONL evaluation prompts (task=jsonl)."""
+    fields: dict[str, str] = Field(default_factory=dict)
+    """Maps reasonrl names (prompt, answer, id) to the JSONL file's field names."""
+    eval_ops: tuple[Annotated[int, Strict(), Field(ge=1, le=30)], ...] | None = None
+    """Ops to evaluate on; None means `ops` plus one op below and above (derived once)."""
+
+    @model_validator(mode="after")
+    def _check_files(self) -> DataConfig:
+        if self.task == "jsonl" and not self.train_file:
+            raise ValueError("data.task=jsonl needs data.train_file")
+        if self.task == "benchmark" and not self.benchmark:
+            raise ValueError("data.task=benchmark needs data.benchmark")
+        if self.task == "synth" and (self.train_file or self.eval_file):
+            raise ValueError("data.train_file/eval_file are only read when data.task=jsonl")
+        return self
+
+
+class RolloutConfig(ConfigModel):
+    n: Annotated[int, Strict(), Field(ge=2)] = 8
+    """Group size G: completions per prompt (group-relative advantages need at least 2)."""
+    prompts_per_step: PosInt = 16
+    """Prompts B per optimizer step; a step trains on B*G sequences."""
+    max_new_tokens: PosInt = 160
+    """Longest completion; longer ones are truncated (finish_reason="length")."""
+    temperature: Float = Field(1.0, gt=0)
+    """Sampling temperature."""
+    top_p: Float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling mass (1.0 = off)."""
+    top_k: NonNegInt = 0
+    """Top-k sampling (0 = off)."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """Rollout engine: HF (CPU/GPU) or vLLM (GPU only)."""
+    max_batch_size: PosInt = 256
+    """Most sequences decoded at once by the engine."""
+
+
+class AlgoConfig(ConfigModel):
+    preset: PresetName | None = None
+    """Named bundle of the fields below (reasonrl.algos.presets); explicit keys override it."""
+    advantage: Literal[
+        "grpo", "dr_grpo", "lite_ppo", "rloo", "kimi", "reinforce_pp_baseline", "passk"
+    ] = "grpo"
+    """Advantage estimator (reasonrl.algos.advantages.ADVANTAGES)."""
+    std_scope: Literal["group", "batch", "none"] = "group"
+    """Where the reward std used for scaling is computed (none = Dr. GRPO)."""
+    std_unbiased: Bool = True
+    """Bessel-corrected std (torch.std default, as TRL and verl)."""
+    adv_eps: Float = Field(1e-6, ge=0)
+    """eps in (r - mean) / (std + eps)."""
+    loss: Literal["ppo_clip", "gspo", "cispo", "kimi_omd", "reinforce"] = "ppo_clip"
+    """Policy loss (reasonrl.algos.policy_loss)."""
+    clip_low: Float = Field(0.2, gt=0)
+    """Lower clip range: ratio >= 1 - clip_low."""
+    clip_high: Float = Field(0.2, gt=0)
+    """Upper clip range: ratio <= 1 + clip_high (DAPO clip-higher: 0.28)."""
+    dual_clip: Float | None = Field(None, gt=1)
+    """Dual-clip constant c > 1 bounding the loss for negative advantages (None = off)."""
+    agg: Literal[
+        "token_mean", "token_sum", "seq_mean_token_mean", "seq_mean_token_sum",
+        "seq_mean_token_sum_norm",
+    ] = "token_mean"  # fmt: skip
+    """How the (N, T) loss matrix is reduced to a scalar."""
+    agg_const: Float | None = Field(None, gt=0)
+    """Normaliser of seq_mean_token_sum_norm; None means rollout.max_new_tokens (derived)."""
+    kl_coef: Float = Field(0.0, ge=0)
+    """Weight of the KL penalty to the reference model (0 = no reference model)."""
+    kl_estimator: Literal["k1", "k2", "k3", "abs"] = "k3"
+    """KL estimator (Schulman's k1/k2/k3)."""
+    entropy_coef: Float = 0.0
+    """Entropy bonus weight."""
+    dynamic_sampling: Bool = False
+    """DAPO: drop groups whose rewards are all equal and refill the batch."""
+    overlong_buffer: PosInt | None = None
+    """DAPO soft overlong penalty: length of the buffer before max_new_tokens (None = off)."""
+    overlong_factor: Float = Field(1.0, ge=0)
+    """Largest overlong penalty."""
+    overlong_filter: Bool = False
+    """Mask the loss of truncated completions."""
+    is_level: Literal["none", "token", "sequence"] = "none"
+    """Rollout-vs-trainer importance correction level."""
+    is_mode: Literal["truncate", "mask"] = "truncate"
+    """Truncate large IS weights at is_high, or mask those tokens/sequences."""
+    is_high: Float = Field(2.0, gt=0)
+    """IS weight threshold."""
+    ppo_epochs: PosInt = 1
+    """Passes over each batch of rollouts."""
+    micro_batch_size: PosInt = 32
+    """Sequences per forward/backward micro-batch (gradient accumulation)."""
+    old_logprobs: Literal["recompute", "rollout"] = "recompute"
+    """PPO ratio denominator: recompute with the trainer, or reuse the sampler's log-probs."""
+    tau: Float = Field(0.1, gt=0)
+    """Kimi OMD regulariser strength."""
+    passk_k: PosInt = 4
+    """k of the pass@k advantage (advantage=passk; arXiv 2508.10751); must be <= rollout.n."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_preset(cls, data: Any) -> Any:
+        """preset bundle < explicit keys; an unknown name is left for the `preset` Literal to
+        report (with the nearest valid name)."""
+        if isinstance(data, dict) and isinstance(data.get("preset"), str):
+            from reasonrl.algos.presets import PRESETS
+
+            return {**PRESETS.get(data["preset"], {}), **data}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> AlgoConfig:
+        if self.old_logprobs == "rollout" and self.ppo_epochs != 1:
+            raise ValueError(
+                f"algo.old_logprobs=rollout needs algo.ppo_epochs=1 (got {self.ppo_epochs}): "
+                "after the first epoch the sampler's log-probs are stale"
+            )
+        return self
+
+
+class RewardConfig(ConfigModel):
+    kind: Literal[
+        "synth_process", "synth_strict", "synth_outcome",
+        "math", "countdown", "code_tests", "code_tests_all",
+    ] = "synth_strict"  # fmt: skip
+    """Reward function: synth_* (need data.task=synth) or one of reasonrl.rewards.REWARDS."""
+    alpha: Float = Field(0.2, ge=0, le=1)
+    """Mixing weight of synth_process: alpha * outcome + (1 - alpha) * process."""
+
+
+class OptimConfig(ConfigModel):
+    lr: Float = Field(1e-4, gt=0)
+    """AdamW learning rate."""
+    weight_decay: Float = Field(0.0, ge=0)
+    """AdamW weight decay."""
+    betas: tuple[Float, Float] = (0.9, 0.999)
+    """AdamW betas."""
+    grad_clip: Float | None = Field(1.0, gt=0)
+    """Global gradient-norm clip (None = off)."""
+    warmup_steps: NonNegInt = 0
+    """Linear warm-up steps."""
+    schedule: Literal["constant", "cosine"] = "constant"
+    """Learning-rate schedule after warm-up."""
+
+
+class TrainerConfig(ConfigModel):
+    steps: PosInt = 100
+    """Optimizer steps to run."""
+    seed: Int = 0
+    """Seed of torch / numpy / random for the run."""
+    out_dir: str = "runs"
+    """Parent directory of run directories."""
+    run_name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
+    """Run directory name under out_dir; None means the recipe file's stem (derived)."""
+    log_every: PosInt = 1
+    """Console log period in steps (metrics.jsonl always gets every step)."""
+    save_every: PosInt = 50
+    """Checkpoint period in steps (the last step is always saved)."""
+    keep_last: PosInt = 2
+    """Checkpoints kept on disk."""
+    sample_every: PosInt = 10
+    """Period (steps) of writing rollouts to samples.jsonl."""
+    eval_every: PosInt | None = None
+    """Evaluation period in steps (None = only before and after training)."""
+    time_budget_s: Float | None = Field(None, gt=0)
+    """Stop (after saving) once this much wall time has passed."""
+
+
+class EvalConfig(ConfigModel):
+    problems_per_op: PosInt = 100
+    """Held-out problems per op."""
+    samples: PosInt = 8
+    """Samples per problem (k of pass@k)."""
+    temperature: Float = Field(1.0, ge=0)
+    """Evaluation sampling temperature (0 = greedy)."""
+    max_new_tokens: PosInt | None = None
+    """None means rollout.max_new_tokens (derived)."""
+
+
+def _neighbour_ops(ops: Sequence[int]) -> tuple[int, ...]:
+    # Evaluating one op below and above the trained range shows over-fitting to a step count
+    # (an early run of RL on op 4 alone made op 5 collapse).
+    wanted = set(ops) | {min(ops) - 1, max(ops) + 1}
+    return tuple(sorted(op for op in wanted if 1 <= op <= 30))
+
+
+class RLConfig(ConfigModel):
+    """Everything one RL run needs; see docs/usage.md for each section."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        """`trainer.out_dir / trainer.run_name` (run_name is always set after loading)."""
+        return Path(self.trainer.out_dir) / (self.trainer.run_name or "run")
+
+    @classmethod
+    def prepare_raw(cls, raw: dict[str, Any], source: Path) -> dict[str, Any]:
+        raw = dict(raw)
+        trainer = raw.get("trainer", {})
+        if isinstance(trainer, dict) and trainer.get("run_name") is None:
+            raw["trainer"] = {**trainer, "run_name": source.stem}
+        return raw
+
+    @model_validator(mode="after")
+    def _derive(self) -> RLConfig:
+        """Cross-section checks, then the derived values, computed here and nowhere else."""
+        seqs = self.rollout.prompts_per_step * self.rollout.n
+        mbs = self.algo.micro_batch_size
+        if seqs % mbs:
+            raise ValueError(
+                f"rollout.prompts_per_step*rollout.n = {self.rollout.prompts_per_step}*"
+                f"{self.rollout.n} = {seqs} is not divisible by algo.micro_batch_size={mbs}"
+            )
+        buf = self.algo.overlong_buffer
+        if buf is not None and buf >= self.rollout.max_new_tokens:
+            hint = (
+                f" (algo.preset={self.algo.preset} sets it; override it)"
+                if self.algo.preset
+                else ""
+            )
+            raise ValueError(
+                f"algo.overlong_buffer={buf} must be smaller than "
+                f"rollout.max_new_tokens={self.rollout.max_new_tokens}{hint}"
+            )
+        if self.algo.advantage == "passk" and self.algo.passk_k > self.rollout.n:
+            raise ValueError(
+                f"algo.passk_k={self.algo.passk_k} must be <= rollout.n={self.rollout.n}"
+            )
+        if self.reward.kind.startswith("synth_") and self.data.task != "synth":
+            raise ValueError(f"reward.kind={self.reward.kind} needs data.task=synth")
+        if self.rollout.engine == "vllm" and not self.model.device.startswith("cuda"):
+            raise ValueError("rollout.engine=vllm needs model.device=cuda")
+        # Sections are frozen; replacing them on the instance being built is the one sanctioned
+        # place where derived values are written (copies, so callers' objects stay untouched).
+        derived = {
+            "data": {"eval_ops": self.data.eval_ops or _neighbour_ops(self.data.ops)},
+            "eval": {"max_new_tokens": self.eval.max_new_tokens or self.rollout.max_new_tokens},
+        }
+        if self.algo.agg == "seq_mean_token_sum_norm" and self.algo.agg_const is None:
+            derived["algo"] = {"agg_const": float(self.rollout.max_new_tokens)}
+        for name, update in derived.items():
+            object.__setattr__(self, name, getattr(self, name).model_copy(update=update))
+        return self

@@ -1,0 +1,75 @@
+"""The SFT run's schema: model, data, optim and train sections (`reasonrl sft RECIPE`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from reasonrl.config.base import ConfigModel, Float, NonNegInt, PosInt
+
+
+class SFTModelConfig(ConfigModel):
+    init: str = "micro"
+    """A size of `models.factory.MODEL_SIZES` (fresh weights), an HF dir, or builtin:NAME."""
+    tokenizer: str | None = None
+    """`synth` (the synthetic task's word-level tokenizer) or a directory; default: the model's own
+    tokenizer for a checkpoint, `synth` for a fresh model."""
+
+
+class SFTDataConfig(ConfigModel):
+    train_file: str | None = None
+    """JSONL with `prompt`, `completion` and optional `weight` / `repeat` per row."""
+    eval_file: str | None = None
+    """Held-out JSONL for the eval loss (default: generated when synth_ops is set)."""
+    synth_ops: list[PosInt] | None = None
+    """Generate synthetic problems with these op counts instead of reading train_file."""
+    synth_per_op: PosInt = 1000
+    synth_eval_per_op: PosInt = 32
+    synth_contexts: tuple[str, ...] = ("zoo",)
+    """Context keys of reasonrl.tasks.synth (zoo, school, movie), cycled round-robin."""
+    synth_modes: tuple[str, ...] = ("forward",)
+    seed: NonNegInt = 0
+    max_len: PosInt = 512
+    """Longer rows are dropped (never truncated: a cut completion teaches a wrong ending)."""
+
+
+class SFTOptimConfig(ConfigModel):
+    lr: Float = 1e-3
+    min_lr_ratio: Float = 0.1
+    warmup_steps: NonNegInt = 100
+    weight_decay: Float = 0.1
+    beta1: Float = 0.9
+    beta2: Float = 0.95
+    grad_clip: Float = 1.0
+
+
+class SFTTrainConfig(ConfigModel):
+    batch_size: PosInt = 32
+    """Sequences per micro-batch."""
+    grad_accum: PosInt = 1
+    max_steps: PosInt = 1000
+    """Optimiser steps; the cosine schedule spans them."""
+    time_budget_min: Float | None = None
+    """Stop (and save) after this many minutes; the schedule then follows elapsed time when that is
+    further along than the step count, so the run is annealed when it stops."""
+    dtype: Literal["auto", "bf16", "fp32"] = "auto"
+    """Autocast dtype of the forward pass (master weights stay fp32). `auto` = bf16 only where it is
+    fast (native bf16 CPU or CUDA): on AVX2-only CPUs emulated bf16 is ~30x SLOWER than fp32."""
+    threads: PosInt = 2
+    seed: NonNegInt = 0
+    log_every: PosInt = 50
+    eval_every: PosInt = 500
+    eval_strict_per_op: NonNegInt = 0
+    """Greedy strict pass@1 on this many held-out synthetic problems per op per eval (0: off)."""
+    eval_max_new_tokens: PosInt = 256
+    save_every: NonNegInt = 0
+    """Save a checkpoint every this many steps (0: only the final model)."""
+    out_dir: str = "runs/sft"
+
+
+class SFTConfig(ConfigModel):
+    """A supervised training run: model, data, optimiser, loop."""
+
+    model: SFTModelConfig = SFTModelConfig()
+    data: SFTDataConfig = SFTDataConfig()
+    optim: SFTOptimConfig = SFTOptimConfig()
+    train: SFTTrainConfig = SFTTrainConfig()

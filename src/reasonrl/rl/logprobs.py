@@ -1,0 +1,53 @@
+"""Response log-probs (and entropy) of a `Batch` under the policy: the trainer's one forward.
+
+`response_logprobs` is the one place the trainer evaluates the model; the rollout engine's log-probs
+must match it for the same weights (tested in tests/rollout).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from reasonrl.algos.logprobs import entropy_from_logits, selected_logprobs
+from reasonrl.types import Batch
+
+
+def response_logprobs(
+    model: torch.nn.Module,
+    batch: Batch,
+    *,
+    temperature: float = 1.0,
+    entropy: Literal["none", "metric", "loss"] = "none",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probs (and optionally entropy) of the response tokens under `model`.
+
+    log p(y_t) = log_softmax(logits_{t-1} / temperature)[y_t], the same distribution the engine
+    sampled from, so the PPO ratio is 1 when nothing changed.
+
+    `entropy="metric"` computes it without gradient (for logging); "loss" keeps the graph.
+
+    Returns:
+        logprobs (N, T) float32 and entropy (N, T) float32 or None.
+    """
+    p = batch.prompt_len
+    t = batch.response_mask.shape[1]
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        use_cache=False,
+    )
+    logits = out.logits[:, p - 1 : p - 1 + t, :]  # (N, T, V): position p-1 predicts token p
+    if temperature != 1.0:
+        logits = logits / temperature
+    tokens = batch.input_ids[:, p : p + t]
+    logprobs = selected_logprobs(logits, tokens)
+    ent = None
+    if entropy == "loss":
+        ent = entropy_from_logits(logits)
+    elif entropy == "metric":
+        with torch.no_grad():
+            ent = entropy_from_logits(logits.detach())
+    return logprobs, ent

@@ -1,0 +1,268 @@
+"""Metric sinks and the once-per-step reduction (design principle P14).
+
+Pure functions return metric *tensors*; the trainer collects one dict per micro-batch and calls
+`reduce_metrics` once per optimizer step, which synchronises once (a single `.tolist()`) instead
+of calling `.item()` per micro-batch. `MetricsLogger` then writes the flat, prefixed row
+(`rollout/`, `reward/`, `actor/`, `perf/`, `eval/`) to `metrics.jsonl`, the console, and
+TensorBoard when the `tb` extra is installed. `SampleLogger` writes rollouts to `samples.jsonl`.
+
+Resume: both loggers take `resume_step`; rows of steps after it (written by the killed run after
+its last checkpoint) are dropped, so a resumed run's files equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+# Shown on the console when present (everything always goes to metrics.jsonl).
+CONSOLE_KEYS = (
+    "reward/mean",
+    "reward/verified_correct",
+    "reward/outcome",
+    "rollout/zero_std_frac",
+    "rollout/len_mean",
+    "actor/loss",
+    "actor/clipfrac",
+    "actor/approx_kl",
+    "actor/kl_ref",
+    "actor/entropy",
+    "actor/grad_norm",
+    "perf/step_s",
+)
+
+
+def reduce_metrics(
+    rows: Sequence[Mapping[str, torch.Tensor | float]],
+    weights: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """Mean of each key over micro-batches, with one device sync for the whole step.
+
+    mean_k = sum_i w_i * x_{i,k} / sum_i w_i over the micro-batches i that report key k.
+
+    Args:
+        rows: one dict per micro-batch; values are scalar tensors (any device) or floats.
+        weights: per micro-batch weights (e.g. token counts); None means equal weights.
+
+    Returns:
+        {key: float}; keys in first-seen order.
+    """
+    if weights is not None and len(weights) != len(rows):
+        raise ValueError(f"{len(weights)} weights for {len(rows)} metric rows")
+    sums: dict[str, list[torch.Tensor]] = {}
+    totals: dict[str, float] = {}
+    for i, row in enumerate(rows):
+        w = 1.0 if weights is None else float(weights[i])
+        for key, value in row.items():
+            if isinstance(value, torch.Tensor):
+                value = value.detach().float().mean().cpu()
+            else:
+                value = torch.tensor(float(value))
+            sums.setdefault(key, []).append(value * w)
+            totals[key] = totals.get(key, 0.0) + w
+    if not sums:
+        return {}
+    means = torch.stack([torch.stack(v).sum() / totals[k] for k, v in sums.items()])
+    return dict(zip(sums, means.tolist(), strict=True))
+
+
+def _finite_or_none(value: Any) -> Any:
+    # Strict JSON has no NaN/Infinity; null keeps the file parseable by any tool.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    """Tensors, numpy scalars/arrays, tuples and sets become plain JSON values."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _jsonable(value.tolist())
+    if hasattr(value, "tolist"):  # numpy
+        return _jsonable(value.tolist())
+    if isinstance(value, float):
+        return _finite_or_none(value)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+def truncate_jsonl(path: Path, last_step: int) -> int:
+    """Keep rows with `step <= last_step` (and drop a torn last line); returns rows kept."""
+    if not path.exists():
+        return 0
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+        if isinstance(row, dict) and row.get("step", 0) <= last_step:
+            kept.append(line)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, path)
+    return len(kept)
+
+
+def _last_time(path: Path) -> float:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    last = json.loads(lines[-1]) if lines else {}
+    value = last.get("time_s") if isinstance(last, dict) else None
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+class JsonlWriter:
+    """Append-only JSON lines, flushed per row; truncated to `resume_step` (or replaced) at open."""
+
+    def __init__(self, path: Path, resume_step: int | None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None:
+            truncate_jsonl(path, resume_step)
+        elif path.exists():
+            path.unlink()  # a fresh run never appends to an old file
+        self.path = path
+        self._fh = path.open("a", encoding="utf-8")
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        self._fh.write(json.dumps(row, allow_nan=False) + "\n")
+        self._fh.flush()  # survive a kill: the OS has every finished row
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class MetricsLogger:
+    """One row per step to metrics.jsonl, plus console and (optional) TensorBoard.
+
+    Args:
+        run_dir: the run directory.
+        tensorboard: also write TensorBoard events to run_dir/tb when tensorboard is installed.
+        console: print a compact line every `log_every` steps (rich when available).
+        resume_step: continuing a run from this checkpoint step (drops later rows).
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        tensorboard: bool = True,
+        console: bool = True,
+        log_every: int = 1,
+        resume_step: int | None = None,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self._jsonl = JsonlWriter(self.run_dir / "metrics.jsonl", resume_step)
+        self._console = _console() if console else None
+        self._log_every = log_every
+        self._tb = _tensorboard_writer(self.run_dir / "tb") if tensorboard else None
+        # A resumed run continues the wall clock of the rows it kept.
+        self._start = time.time() - _last_time(self.run_dir / "metrics.jsonl")
+
+    def log(self, step: int, metrics: Mapping[str, float]) -> dict[str, Any]:
+        """Write one step's metrics; returns the row as written."""
+        row = {"step": step, "time_s": round(time.time() - self._start, 3)}
+        row.update({k: _jsonable(v) for k, v in metrics.items()})
+        self._jsonl.write(row)
+        if self._tb is not None:
+            for key, value in metrics.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    self._tb.add_scalar(key, value, step)
+        if self._console is not None and (step % self._log_every == 0 or step == 1):
+            self._console.print(format_console(step, metrics))
+        return row
+
+    def close(self) -> None:
+        self._jsonl.close()
+        if self._tb is not None:
+            self._tb.close()
+
+    def __enter__(self) -> MetricsLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def format_console(step: int, metrics: Mapping[str, Any]) -> str:
+    """`step 12  reward/mean 0.412  actor/loss -0.031 ...` with the CONSOLE_KEYS present."""
+    keys = [k for k in CONSOLE_KEYS if k in metrics]
+    keys += [k for k in metrics if k.startswith("eval/") and k not in keys]
+    if not keys:
+        keys = list(metrics)[:8]
+    parts = [f"step {step:>5}"]
+    for key in keys:
+        value = metrics[key]
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        parts.append(f"{key} {text}")
+    return "  ".join(parts)
+
+
+class _PlainConsole:
+    def print(self, text: str) -> None:
+        print(text, flush=True)
+
+
+def _console() -> Any:
+    try:
+        from rich.console import Console
+    except ImportError:
+        return _PlainConsole()
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _tensorboard_writer(log_dir: Path) -> Any | None:
+    try:
+        import tensorboard  # noqa: F401  (SummaryWriter needs the package, not just torch)
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def rollout_record(rollout: Any) -> dict[str, Any]:
+    """The JSON fields of a `reasonrl.types.Rollout` (or a plain dict with the same keys)."""
+    if isinstance(rollout, Mapping):
+        return {k: _jsonable(v) for k, v in rollout.items()}
+    sample, completion, reward = rollout.sample, rollout.completion, rollout.reward
+    return {
+        "id": sample.id,
+        "group": rollout.group,
+        "prompt": sample.prompt,
+        "answer": sample.answer,
+        "completion": completion.text,
+        "finish_reason": completion.finish_reason,
+        "tokens": len(completion.token_ids),
+        "reward": _finite_or_none(reward.score),
+        "info": _jsonable(reward.info),
+    }
+
+
+class SampleLogger:
+    """Rollouts (prompt, completion, reward, info) to samples.jsonl, tagged with the step."""
+
+    def __init__(self, run_dir: str | Path, *, resume_step: int | None = None) -> None:
+        self._jsonl = JsonlWriter(Path(run_dir) / "samples.jsonl", resume_step)
+
+    def log(self, step: int, rollouts: Iterable[Any], *, limit: int | None = None) -> int:
+        """Write up to `limit` rollouts of this step; returns how many were written."""
+        written = 0
+        for rollout in rollouts:
+            if limit is not None and written >= limit:
+                break
+            self._jsonl.write({"step": step, **rollout_record(rollout)})
+            written += 1
+        return written
+
+    def close(self) -> None:
+        self._jsonl.close()

@@ -1,0 +1,148 @@
+"""SFT data: prompt/completion rows -> token ids -> length-bucketed, right-padded batches.
+
+Why bucketing and not packing: packing several samples into one row needs a block-diagonal
+attention mask (or per-sample position resets) to stop a sample attending to its neighbours;
+bucketing needs neither. Rows are right-padded and the model runs with *no* attention mask: under
+causal attention a real token only sees earlier positions, which are never padding, so padding
+changes no real token's output (tested) and SDPA keeps its fast `is_causal` path.
+
+Row fields: `prompt` (str), `completion` (str), optional `weight` (float >= 0, multiplies the row's
+token losses) and `repeat` (int >= 1, the row appears that many times per epoch: DRIVE's
+hard-sample duplication, arXiv 2511.06307). Other fields are ignored.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from reasonrl.data.templates import encode_prompt
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizedRow:
+    """One training sequence: prompt ids then completion ids (ending in EOS)."""
+
+    prompt_ids: tuple[int, ...]
+    completion_ids: tuple[int, ...]
+    weight: float = 1.0
+
+    def __len__(self) -> int:
+        return len(self.prompt_ids) + len(self.completion_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class SFTBatch:
+    """Right-padded token ids and the per-token loss weights of the predicted tokens.
+
+    input_ids    (R, L) long   prompt + completion, right-padded with pad_id
+    loss_weight  (R, L) float  weight of predicting input_ids[:, t] from positions < t:
+                               row weight on completion tokens, 0 on prompt and padding
+    n_tokens     int           number of completion tokens (unweighted), for normalising
+    """
+
+    input_ids: torch.Tensor
+    loss_weight: torch.Tensor
+    n_tokens: int
+
+
+def encode_row(tokenizer: Any, row: dict[str, Any], *, where: str = "row") -> TokenizedRow:
+    """Tokenize one prompt/completion row; EOS is appended to the completion when missing.
+
+    Raises:
+        ValueError: naming `where` and the key when a field is missing or has a bad value.
+    """
+    for key in ("prompt", "completion"):
+        if not isinstance(row.get(key), str):
+            raise ValueError(f"{where}: field {key!r} must be a string")
+    weight = row.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+        raise ValueError(f"{where}: field 'weight' must be a number >= 0, got {weight!r}")
+    prompt_ids = encode_prompt(tokenizer, row["prompt"])
+    completion_ids = list(tokenizer(row["completion"], add_special_tokens=False)["input_ids"])
+    eos = tokenizer.eos_token_id
+    if eos is not None and (not completion_ids or completion_ids[-1] != eos):
+        completion_ids.append(eos)
+    if not completion_ids:
+        raise ValueError(f"{where}: empty completion")
+    return TokenizedRow(tuple(prompt_ids), tuple(completion_ids), float(weight))
+
+
+def encode_rows(
+    tokenizer: Any, rows: Sequence[dict[str, Any]], *, max_len: int | None = None, source: str = ""
+) -> list[TokenizedRow]:
+    """Tokenize rows, expand `repeat`, and drop rows longer than `max_len` (they would be cut)."""
+    out: list[TokenizedRow] = []
+    for index, row in enumerate(rows):
+        where = f"{source or 'data'} row {index}"
+        repeat = row.get("repeat", 1)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise ValueError(f"{where}: field 'repeat' must be an integer >= 1, got {repeat!r}")
+        encoded = encode_row(tokenizer, row, where=where)
+        if max_len is not None and len(encoded) > max_len:
+            continue
+        out.extend([encoded] * repeat)
+    return out
+
+
+def bucketed_batches(
+    rows: Sequence[TokenizedRow],
+    *,
+    batch_size: int,
+    rng: random.Random,
+    bucket_batches: int = 32,
+    drop_last: bool = True,
+) -> list[list[TokenizedRow]]:
+    """One epoch of batches: shuffle, sort by length inside windows, shuffle the batches.
+
+    Each window of `bucket_batches * batch_size` shuffled rows is sorted by length and cut into
+    batches, so a batch holds rows of similar length (little padding) while batch order and
+    membership stay random across epochs.
+    """
+    order = list(rows)
+    rng.shuffle(order)
+    window = batch_size * bucket_batches
+    batches: list[list[TokenizedRow]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=len)
+        for b in range(0, len(chunk), batch_size):
+            batch = chunk[b : b + batch_size]
+            if len(batch) == batch_size or not drop_last:
+                batches.append(batch)
+    rng.shuffle(batches)
+    return batches
+
+
+def collate_sft(rows: Sequence[TokenizedRow], *, pad_id: int) -> SFTBatch:
+    """Right-pad rows into an `SFTBatch` whose loss weights cover completion tokens only."""
+    length = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    loss_weight = torch.zeros((len(rows), length))
+    n_tokens = 0
+    for i, row in enumerate(rows):
+        ids = row.prompt_ids + row.completion_ids
+        input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        loss_weight[i, len(row.prompt_ids) : len(ids)] = row.weight
+        n_tokens += len(row.completion_ids)
+    return SFTBatch(input_ids=input_ids, loss_weight=loss_weight, n_tokens=n_tokens)
+
+
+def iterate_epochs(
+    rows: Sequence[TokenizedRow], *, batch_size: int, seed: int
+) -> Iterator[list[TokenizedRow]]:
+    """Endless stream of bucketed batches, reshuffled every epoch (deterministic given seed)."""
+    if len(rows) < batch_size:
+        raise ValueError(f"need at least batch_size={batch_size} rows, got {len(rows)}")
+    rng = random.Random(seed)
+    while True:
+        yield from bucketed_batches(rows, batch_size=batch_size, rng=rng)
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

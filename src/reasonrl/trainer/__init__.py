@@ -1,1 +1,0 @@
-"""Training: the RL loop, SFT, checkpoints and metrics."""
