@@ -78,3 +78,9 @@ def shared_data() -> Path:
                     "beside the checkout")  # fmt: skip
     assert SHARED_DATA.is_dir(), f"REASONRL_SHARED_DATA={SHARED_DATA} is not a directory"
     return SHARED_DATA
+
+
+@pytest.fixture
+def shared_data_or_none() -> Path | None:
+    """Where the benchmark data is, or None (for tests that pass it on rather than read it)."""
+    return SHARED_DATA
