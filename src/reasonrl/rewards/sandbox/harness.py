@@ -37,6 +37,9 @@ _FLAG_BITS = {
     "strictatime": MS_STRICTATIME,
 }
 PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
+PR_SET_SECUREBITS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 28, 47, 4
+SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1, 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def _mount_fn():
@@ -96,14 +99,33 @@ def set_limits(cfg):
     resource.setrlimit(resource.RLIMIT_CPU, (max(cpu, 1), max(cpu, 1) + 1))
 
 
+def _drop_bounding_set(libc):
+    # Empty the capability bounding set (CapBnd), so nothing can regain a capability later,
+    # even through a file-capability binary (no_new_privs already blocks that).
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break
+
+
+def _clear_capabilities(libc):
+    """Give up every capability while staying uid 0 (user-namespace mode, where only uid 0 is
+    mapped, so there is no other uid to switch to). Without this the program is root of its own
+    user namespace: it could open raw sockets or bring up `lo` in its (empty) network namespace.
+    SECBIT_NOROOT (locked) stops an exec of any binary from granting root's capabilities back."""
+    libc.prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0)
+    _drop_bounding_set(libc)
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable x 2 words: all zero
+    libc.capset(header, data)
+
+
 def drop_privileges(cfg):
     libc = ctypes.CDLL(None, use_errno=True)
+    if cfg["mode"] == "userns":
+        _clear_capabilities(libc)
     if cfg["uid_drop"]:
-        # Empty the capability bounding set too (CapBnd), so nothing can regain a capability
-        # later even through a file-capability binary (no_new_privs already blocks that).
-        for cap in range(64):
-            if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-                break
+        _drop_bounding_set(libc)
         os.setgroups([])
         os.setresgid(cfg["gid"], cfg["gid"], cfg["gid"])
         os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
