@@ -22,7 +22,6 @@ from reasonrl.algos.advantages import (
     reinforce_pp_baseline_advantages,
     remax_advantages,
     rloo_advantages,
-    scale_advantages,
 )
 
 T = torch.tensor
@@ -107,14 +106,6 @@ def test_remax_hand_values():
     torch.testing.assert_close(adv, T([[0.5, -0.5], [0.0, -1.0]]))
     with pytest.raises(ValueError, match="greedy_scores"):
         remax_advantages(T([[1.0, 0.0]]), T([0.5, 1.0]))
-
-
-def test_scale_advantages_dr_irl():
-    adv = T([[1.0, -1.0], [2.0, -2.0]])
-    torch.testing.assert_close(scale_advantages(adv, T([0.5, 2.0])), T([[0.5, -0.5], [4.0, -4.0]]))
-    # alpha = 1 -> GRPO-S equals GRPO exactly
-    s = torch.rand(3, 4)
-    assert torch.equal(scale_advantages(grpo_advantages(s), torch.ones(3)), grpo_advantages(s))
 
 
 def test_reinforce_pp_baseline_hand_values():

@@ -17,6 +17,7 @@ from reasonrl.algos.policy_loss import (
     gspo,
     kimi_omd,
     loss_kwargs,
+    minirl,
     ppo_clip,
     reinforce,
 )
@@ -129,27 +130,65 @@ def test_cispo_and_reinforce_gradients_match_ppo_at_ratio_one():
     adv = torch.randn(3, 5, generator=gen)
     mask = torch.ones(3, 5)
     grads = []
-    for fn in (ppo_clip, cispo, reinforce):
+    for fn in (ppo_clip, cispo, reinforce, minirl):
         lp = base.clone().requires_grad_(True)
         loss, _ = fn(lp, base.clone(), adv, mask)
         loss.sum().backward()
         grads.append(lp.grad)
     torch.testing.assert_close(grads[1], grads[0])
     torch.testing.assert_close(grads[2], grads[0])
+    torch.testing.assert_close(grads[3], grads[0])
 
 
-def test_reinforce_minirl_masking_and_is_weights():
+def test_minirl_masking_and_is_weights():
     # ratios [1.5, 0.5, 1.1], A [+1, -1, +1], clip 0.2/0.2: token 0 (A>0, r>1.2) and token 1
     # (A<0, r<0.8) are masked; token 2 loss = -1.1 * w with w = 0.5.
     lp, old = _lp([[1.5, 0.5, 1.1]])
     adv = T([[1.0, -1.0, 1.0]])
     w = T([[2.0, 2.0, 0.5]])
-    loss, met = reinforce(lp, old, adv, torch.ones(1, 3), clip_low=0.2, clip_high=0.2, is_weights=w)
+    loss, met = minirl(lp, old, adv, torch.ones(1, 3), clip_low=0.2, clip_high=0.2, is_weights=w)
     torch.testing.assert_close(loss, T([[0.0, 0.0, -0.55]]))
+    assert met["clipfrac_low"].item() == pytest.approx(1 / 3)
+    assert met["clipfrac_high"].item() == pytest.approx(1 / 3)
     assert met["clipfrac"].item() == pytest.approx(2 / 3)
-    # no clip given -> plain -A r
-    loss2, _ = reinforce(lp, old, adv, torch.ones(1, 3))
-    torch.testing.assert_close(loss2, T([[-1.5, 0.5, -1.1]]))
+    # masked tokens get no gradient; token 2: d(-w A r)/d lp = -w A r = -0.55
+    loss.sum().backward()
+    torch.testing.assert_close(lp.grad, T([[0.0, 0.0, -0.55]]))
+    # only the "wrong side" is masked: A>0 with r<0.8 and A<0 with r>1.2 keep -A r
+    lp, old = _lp([[0.5, 1.5]])
+    loss, met = minirl(lp, old, T([[1.0, -1.0]]), torch.ones(1, 2))
+    torch.testing.assert_close(loss, T([[-0.5, 1.5]]))
+    assert met["clipfrac"].item() == 0.0
+
+
+def test_plain_reinforce_never_masks():
+    # extreme ratios on both sides of the band, both advantage signs: loss = -A r everywhere and
+    # gradient -A r (d r / d lp = r); no clip fraction. r = [e^5, e^-5, e^5, e^-5].
+    ratios = [[math.exp(5.0), math.exp(-5.0), math.exp(5.0), math.exp(-5.0)]]
+    lp, old = _lp(ratios)
+    adv = T([[1.0, -1.0, -1.0, 1.0]])
+    loss, met = reinforce(lp, old, adv, torch.ones(1, 4))
+    expected = -adv * T(ratios)
+    torch.testing.assert_close(loss, expected)
+    loss.sum().backward()
+    torch.testing.assert_close(lp.grad, expected)
+    assert met["clipfrac_low"].item() == met["clipfrac_high"].item() == 0.0
+    # the registry entry is the plain loss and takes no clip settings
+    assert POLICY_LOSSES["reinforce"] is reinforce and POLICY_LOSSES["minirl"] is minirl
+    assert LOSS_KWARGS["reinforce"] == () and LOSS_KWARGS["minirl"] == ("clip_low", "clip_high")
+    assert loss_kwargs("reinforce", {"clip_low": 0.2, "clip_high": 0.28}) == {}
+    assert loss_kwargs("minirl", {"clip_low": 0.1, "clip_high": 0.28, "tau": 1.0}) == {
+        "clip_low": 0.1,
+        "clip_high": 0.28,
+    }
+    with pytest.raises(TypeError):
+        reinforce(lp, old, adv, torch.ones(1, 4), clip_high=0.2)  # type: ignore[call-arg]
+    # minirl on the same tokens masks tokens 0 (A>0, r>1.2) and 1 (A<0, r<0.8); tokens 2 and 3
+    # are outside the band on the safe side and keep -A r = [e^5, -e^-5]
+    lp2, old2 = _lp(ratios)
+    loss2, met2 = minirl(lp2, old2, adv, torch.ones(1, 4))
+    torch.testing.assert_close(loss2, T([[0.0, 0.0, ratios[0][2], -ratios[0][3]]]))
+    assert met2["clipfrac"].item() == pytest.approx(0.5)
 
 
 def test_kimi_omd_sequence_value_and_gradient():

@@ -89,7 +89,16 @@ def test_names_fields_and_papers():
                 "dynamic_sampling": False,
             },
         ),
-        ("minirl", {"loss": "reinforce", "is_level": "token", "agg": "seq_mean_token_sum_norm"}),
+        (
+            "minirl",
+            {
+                "loss": "minirl",
+                "clip_low": 0.2,
+                "clip_high": 0.28,
+                "is_level": "token",
+                "agg": "seq_mean_token_sum_norm",
+            },
+        ),
     ],
 )
 def test_paper_values(name, expected):

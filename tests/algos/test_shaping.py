@@ -1,15 +1,11 @@
-"""Reward shaping: Kimi length penalty, DAPO overlong, Clip/Delta step rewards."""
+"""Reward shaping: Kimi length penalty, DAPO overlong penalty and filtering."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from reasonrl.algos.shaping import (
-    clip_step_rewards,
-    delta_step_rewards,
     kimi_length_penalty,
     overlong_filter_mask,
     overlong_penalty,
@@ -46,31 +42,3 @@ def test_overlong_penalty_table():
 
 def test_overlong_filter_mask():
     torch.testing.assert_close(overlong_filter_mask(T([True, False, True])), T([0.0, 1.0, 0.0]))
-
-
-def test_clip_and_delta_fake_prm():
-    # fake PRM returns 0.9 for each of n repeated steps: raw return 0.9 n grows with n;
-    # Clip (eta 0.9) -> 0 for every n; Delta -> return 0.9 from step 0 for every n.
-    for n in (1, 3, 10):
-        r = torch.full((1, n), 0.9)
-        assert clip_step_rewards(r, eta=0.9).sum().item() == pytest.approx(0.0)
-        assert delta_step_rewards(r).sum().item() == pytest.approx(0.9)
-    # clip hand values: [0.95, 0.5] with eta 0.9 -> [min(0.05, 0), -0.4] = [0, -0.4]
-    torch.testing.assert_close(clip_step_rewards(T([[0.95, 0.5]]), eta=0.9), T([[0.0, -0.4]]))
-
-
-def test_delta_respects_padding():
-    # steps [0.2, 0.7, pad]: delta [0.2 - 0.7, 0.7, 0] = [-0.5, 0.7, 0].
-    out = delta_step_rewards(T([[0.2, 0.7, 0.3]]), T([[1, 1, 0]]))
-    torch.testing.assert_close(out, T([[-0.5, 0.7, 0.0]]))
-
-
-@settings(max_examples=50, deadline=None)
-@given(st.lists(st.floats(0, 1), min_size=1, max_size=12), st.integers(0, 4))
-def test_delta_return_telescopes(values, pad):
-    # property (techniques.md §2): sum_{k >= t} delta_k = r_t for every valid step t.
-    r = T([values + [0.5] * pad])
-    mask = T([[1.0] * len(values) + [0.0] * pad])
-    d = delta_step_rewards(r, mask)
-    to_go = d.flip(-1).cumsum(-1).flip(-1)
-    torch.testing.assert_close(to_go[0, : len(values)], r[0, : len(values)], atol=1e-5, rtol=0)

@@ -23,7 +23,7 @@ from reasonrl.algos.advantages import (
 )
 from reasonrl.algos.aggregate import aggregate
 from reasonrl.algos.correction import rollout_is_weights
-from reasonrl.algos.kl import kl_penalty
+from reasonrl.algos.kl import AdaptiveKLController, kl_penalty
 from reasonrl.algos.policy_loss import cispo, gspo, ppo_clip
 
 TOL = {"atol": 1e-6, "rtol": 0.0}
@@ -257,6 +257,42 @@ def test_kl_estimators():
     }
     for kind, (ref, clamp) in refs.items():
         torch.testing.assert_close(kl_penalty(new, old, kind, clamp=clamp), ref, **TOL)
+
+
+def test_straight_through_kl_estimators():
+    # verl kl_penalty(kind + "+") (core_algos.py; '+' stripped before the value dispatch since
+    # verl PR #6058): k2 - sg[k2] + sg[forward(kind)], forward with verl's clamps (k1 none,
+    # k3 exponent +-20 and output +-10). Values and gradients both match.
+    _, _, _, _, old, new = _batch(11)
+    new = new * 4
+    x0 = new - old
+    k3_arg = torch.clamp(old - new, -20, 20)
+    forward = {"k1": x0, "k3": torch.clamp(torch.exp(k3_arg) - k3_arg - 1, -10, 10)}
+    for kind, clamp in (("k1", None), ("k3", 10.0)):
+        a = new.clone().requires_grad_(True)
+        b = new.clone().requires_grad_(True)
+        k2 = 0.5 * (b - old).square()
+        ref = k2 - k2.detach() + forward[kind]
+        ours = kl_penalty(a, old, f"{kind}+", clamp=clamp)  # type: ignore[arg-type]
+        torch.testing.assert_close(ours, ref, **TOL)
+        ours.sum().backward()
+        ref.sum().backward()
+        torch.testing.assert_close(a.grad, b.grad, **TOL)
+
+
+def test_adaptive_kl_controller_over_steps():
+    # verl AdaptiveKLController.update as called by ray_trainer.apply_kl_penalty: current_kl =
+    # mean over sequences of the per-sequence masked token mean, n_steps = batch_size (sequences).
+    _, _, mask, _, old, new = _batch(12)
+    beta_ref, target, horizon = 0.05, 0.01, 100
+    ctrl = AdaptiveKLController(beta_ref, target=target, horizon=horizon)
+    for step in range(5):
+        kld = kl_penalty(new * (1 + 0.1 * step), old, "k1", clamp=None) * mask
+        current = ((kld * mask).sum(-1) / mask.sum(-1)).mean().item()
+        err = min(max(current / target - 1, -0.2), 0.2)
+        beta_ref *= 1 + err * mask.shape[0] / horizon
+        ctrl.update(current, n_steps=mask.shape[0])
+        assert ctrl.value == pytest.approx(beta_ref, rel=1e-12)
 
 
 def test_aggregation_modes():

@@ -40,7 +40,6 @@ __all__ = [
     "reinforce_pp_returns",
     "remax_advantages",
     "rloo_advantages",
-    "scale_advantages",
     "weighted_whiten",
 ]
 
@@ -299,26 +298,6 @@ def remax_advantages(scores: Tensor, greedy_scores: Tensor) -> Tensor:
             f"greedy_scores must have shape ({scores.shape[0]},), got {tuple(greedy_scores.shape)}"
         )
     return scores.float() - greedy_scores.float().unsqueeze(1)
-
-
-def scale_advantages(adv: Tensor, multiplier: Tensor) -> Tensor:
-    """DR-IRL style per-prompt scaling: A'_{j,i} = alpha_j * A_{j,i}.
-
-    Reference: Inverse RL with Dynamic Reward Scaling (DR-IRL), arXiv 2503.18991, Sec. "GRPO-S".
-
-    Args:
-        adv: (B, G) advantages.
-        multiplier: (B,) per-prompt coefficient alpha_j, or (B, G) per-sample.
-
-    Returns:
-        (B, G) scaled advantages.
-    """
-    _check_scores(adv, "adv")
-    if multiplier.dim() == 1:
-        if multiplier.shape[0] != adv.shape[0]:
-            raise ValueError(f"multiplier must have {adv.shape[0]} entries, got {multiplier.shape}")
-        multiplier = multiplier.unsqueeze(1)
-    return adv * multiplier.to(adv.dtype)
 
 
 def broadcast_to_tokens(adv: Tensor, mask: Tensor) -> Tensor:

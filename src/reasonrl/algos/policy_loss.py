@@ -236,35 +236,16 @@ def kimi_omd(
     return _weighted(loss, is_weights), _metrics(token_lr, mask)
 
 
-def reinforce(
+def _reinforce(
     logprobs: Tensor,
     old_logprobs: Tensor,
     advantages: Tensor,
     mask: Tensor,
-    *,
-    clip_low: float | None = None,
-    clip_high: float | None = None,
-    log_ratio_clamp: float = 20.0,
-    is_weights: Tensor | None = None,
+    clip_low: float | None,
+    clip_high: float | None,
+    log_ratio_clamp: float,
+    is_weights: Tensor | None,
 ) -> LossOut:
-    """Token-level REINFORCE surrogate with optional MiniRL decoupled masking.
-
-    l = -sg[w] r A with r = pi/pi_old (value -A, gradient -A grad log pi at r = 1) and w the
-    rollout IS weight pi_old/mu_old (`is_weights`). If clip_low/clip_high are given, a token's
-    loss is masked when A > 0 and r > 1 + clip_high, or A < 0 and r < 1 - clip_low (MiniRL).
-
-    Reference: Stabilizing RL with LLMs (MiniRL), arXiv 2512.01374, Sec. 4.1; REINFORCE
-    (Williams 1992).
-
-    Args:
-        logprobs, old_logprobs, advantages, mask: (N, T).
-        clip_low, clip_high: staleness trust region, or None for none.
-        log_ratio_clamp: overflow guard on the log-ratio.
-        is_weights: optional (N, T) rollout importance weights (MiniRL uses them).
-
-    Returns:
-        (loss (N, T), metrics).
-    """
     _check(logprobs, old_logprobs, advantages, mask)
     log_ratio = torch.clamp(logprobs - old_logprobs, -log_ratio_clamp, log_ratio_clamp)
     ratio = torch.exp(log_ratio)
@@ -278,12 +259,80 @@ def reinforce(
     return _weighted(loss, is_weights), _metrics(log_ratio, mask, low, high)
 
 
+def reinforce(
+    logprobs: Tensor,
+    old_logprobs: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    log_ratio_clamp: float = 20.0,
+    is_weights: Tensor | None = None,
+) -> LossOut:
+    """Plain token-level REINFORCE surrogate: no clipping, no masking.
+
+    l = -sg[w] r A with r = pi/pi_old (value -A, gradient -A grad log pi at r = 1) and w the
+    optional rollout IS weight (`is_weights`). Every valid token keeps its gradient whatever the
+    ratio; for MiniRL's trust-region masking use `minirl`.
+
+    Reference: REINFORCE (Williams 1992); the ratio form is the on-policy surrogate whose gradient
+    at pi = pi_old is the score-function gradient.
+
+    Args:
+        logprobs, old_logprobs, advantages, mask: (N, T).
+        log_ratio_clamp: overflow guard on the log-ratio (verl 20); only a token with
+            |log r| beyond it loses its gradient (the clamp is flat there).
+        is_weights: optional (N, T) rollout importance weights.
+
+    Returns:
+        (loss (N, T), metrics) with clip fractions 0.
+    """
+    return _reinforce(
+        logprobs, old_logprobs, advantages, mask, None, None, log_ratio_clamp, is_weights
+    )
+
+
+def minirl(
+    logprobs: Tensor,
+    old_logprobs: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    clip_low: float = 0.2,
+    clip_high: float = 0.2,
+    log_ratio_clamp: float = 20.0,
+    is_weights: Tensor | None = None,
+) -> LossOut:
+    """MiniRL: token-level REINFORCE with decoupled trust-region masking.
+
+    l = -sg[w] r A as `reinforce`, but a token's loss (and gradient) is zeroed when A > 0 and
+    r > 1 + clip_high, or A < 0 and r < 1 - clip_low (PPO's clip condition, applied as a mask:
+    the token is dropped rather than clipped). w is the rollout IS weight pi_old/mu_old, which
+    MiniRL uses (`is_weights`; the `minirl` preset turns it on).
+
+    Reference: Stabilizing RL with LLMs (MiniRL), arXiv 2512.01374, Sec. 4.1; the paper's eps
+    values are UNVERIFIED (defaults follow verl's shared clip_ratio 0.2/0.2).
+
+    Args:
+        logprobs, old_logprobs, advantages, mask: (N, T).
+        clip_low, clip_high: staleness trust region (ratio band [1 - clip_low, 1 + clip_high]).
+        log_ratio_clamp: overflow guard on the log-ratio (verl 20).
+        is_weights: optional (N, T) rollout importance weights.
+
+    Returns:
+        (loss (N, T), metrics); clipfrac_low/high count the masked tokens.
+    """
+    return _reinforce(
+        logprobs, old_logprobs, advantages, mask, clip_low, clip_high, log_ratio_clamp, is_weights
+    )
+
+
 POLICY_LOSSES: dict[str, Callable[..., LossOut]] = {
     "ppo_clip": ppo_clip,
     "gspo": gspo,
     "cispo": cispo,
     "kimi_omd": kimi_omd,
     "reinforce": reinforce,
+    "minirl": minirl,
 }
 
 # Config fields each loss reads; the kwarg names equal the config field names.
@@ -292,7 +341,8 @@ LOSS_KWARGS: dict[str, tuple[str, ...]] = {
     "gspo": ("clip_low", "clip_high"),
     "cispo": ("clip_low", "clip_high"),
     "kimi_omd": ("tau",),
-    "reinforce": ("clip_low", "clip_high"),
+    "reinforce": (),
+    "minirl": ("clip_low", "clip_high"),
 }
 
 

@@ -39,11 +39,11 @@ PRESETS: dict[str, dict[str, object]] = {
         "overlong_buffer": 4096,
         "overlong_factor": 1.0,
     },
-    # REINFORCE + token IS weight pi_old/mu_old + decoupled masking, no length normalisation.
-    # The paper's eps values and normalising constant were not found (UNVERIFIED); 0.2/0.28 are
-    # the common decoupled values and is_high=2.0 the common TIS cap.
+    # REINFORCE + token IS weight pi_old/mu_old + decoupled masking (loss "minirl"), no length
+    # normalisation. The paper's eps values and normalising constant were not found (UNVERIFIED);
+    # 0.2/0.28 are the common decoupled values and is_high=2.0 the common TIS cap.
     "minirl": {
-        "loss": "reinforce",
+        "loss": "minirl",
         "clip_high": 0.28,
         "agg": "seq_mean_token_sum_norm",
         "is_level": "token",

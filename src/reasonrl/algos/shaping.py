@@ -1,8 +1,8 @@
-"""Reward shaping: length penalties, overlong handling, and bounded dense step rewards.
+"""Reward shaping: length penalties and overlong handling.
 
 All functions return additive reward terms or masks; the caller decides the weights.
 
-Shapes: B prompts, G group size, N = B*G sequences, K reasoning steps (padded).
+Shapes: B prompts, G group size, N = B*G sequences.
 """
 
 from __future__ import annotations
@@ -76,47 +76,3 @@ def overlong_filter_mask(truncated: Tensor) -> Tensor:
         (N,) float32: 0 for truncated, 1 otherwise.
     """
     return (~truncated.bool()).to(torch.float32)
-
-
-def clip_step_rewards(step_rewards: Tensor, *, eta: float, mask: Tensor | None = None) -> Tensor:
-    """Clip refinement of dense process rewards: r'_k = min(r_k - eta, 0).
-
-    Every learned step reward becomes <= 0, so adding steps can never raise the return (stops the
-    policy farming PRM reward with many "good-looking" steps).
-
-    Reference: On Designing Effective RL Reward at Training Time for LLM Reasoning, arXiv
-    2410.15115 (Clip mechanism).
-
-    Args:
-        step_rewards: (N, K) process reward per step.
-        eta: threshold (a high PRM score; the paper's exact value is unverified).
-        mask: optional (N, K) valid-step mask; padded steps get 0.
-
-    Returns:
-        (N, K) clipped step rewards.
-    """
-    out = torch.clamp(step_rewards.to(torch.float32) - eta, max=0.0)
-    return out if mask is None else out * mask.to(out.dtype)
-
-
-def delta_step_rewards(step_rewards: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Delta refinement: r'_k = r_k - r_{k+1} for k < K, r'_K = r_K (last valid step).
-
-    The return from step t telescopes to sum_{k >= t} r'_k = r_t, bounded whatever the length.
-    Apply after clip_step_rewards for Clip-Delta. Steps must be right-padded.
-
-    Reference: arXiv 2410.15115 (Delta mechanism).
-
-    Args:
-        step_rewards: (N, K) process reward per step.
-        mask: optional (N, K) valid-step mask (valid steps first).
-
-    Returns:
-        (N, K) delta rewards, 0 on padded steps.
-    """
-    r = step_rewards.to(torch.float32)
-    m = torch.ones_like(r) if mask is None else mask.to(torch.float32)
-    r = r * m
-    nxt = torch.zeros_like(r)
-    nxt[:, :-1] = r[:, 1:] * m[:, 1:]
-    return (r - nxt) * m

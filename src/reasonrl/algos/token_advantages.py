@@ -54,6 +54,31 @@ def _check_same(*pairs: tuple[str, Tensor]) -> None:
             raise ValueError(f"{name} has shape {tuple(t.shape)}, expected {tuple(shape)}")
 
 
+def outcome_token_rewards(scores: Tensor, mask: Tensor) -> Tensor:
+    """Sequence rewards as token rewards: r_t = score on the last valid token, 0 elsewhere.
+
+    The outcome-reward convention of PPO-RLHF and REINFORCE++ (arXiv 2203.02155, 2501.03262;
+    verl puts the score on the last response token too). A row with no valid token gets nothing.
+
+    Args:
+        scores: (N,) sequence rewards.
+        mask: (N, T) loss mask.
+
+    Returns:
+        (N, T) float32 token rewards.
+    """
+    if scores.dim() != 1 or mask.dim() != 2 or scores.shape[0] != mask.shape[0]:
+        raise ValueError(f"scores (N,) and mask (N, T) expected, got {tuple(scores.shape)}, "
+                         f"{tuple(mask.shape)}")  # fmt: skip
+    m = mask.to(torch.float32)
+    cols = torch.arange(m.shape[1]).expand_as(m)
+    last = torch.where(m > 0, cols, torch.full_like(cols, -1)).max(dim=1).values  # (N,)
+    out = torch.zeros_like(m)
+    has = last >= 0
+    out[has, last[has]] = scores.to(torch.float32)[has]
+    return out
+
+
 @torch.no_grad()
 def reinforce_pp_returns(token_rewards: Tensor, mask: Tensor, *, gamma: float = 1.0) -> Tensor:
     """Discounted reward-to-go over generated tokens: G_t = r_t + gamma * G_{t'}.
