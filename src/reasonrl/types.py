@@ -55,10 +55,28 @@ class Completion:
 
 @dataclass(frozen=True, slots=True)
 class RewardResult:
-    """Output of a reward function. `score=None` means "not applicable" (not zero)."""
+    """Output of a reward function. `score=None` means "not applicable" (not zero).
+
+    score: the reward. None = not applicable to this sample (a combination skips it).
+    info: extra diagnostics only (e.g. the synthetic task's `process` and error counts, a
+        grader's extraction rule, `failed`/`error`/`error_kind` on a failure); nothing that one
+        of the typed fields below already says.
+    answer: the answer the completion gave, already normalised by the task so that equal answers
+        compare equal as strings (maj@k votes on it); None = no answer parsed. The task's gold
+        answer in the same form comes from the reward's `gold_answer` (`rewards.api.gold_answer`).
+    outcome: whether the final answer is right; None = the reward does not know (then a full
+        score, >= 1, counts as right in evaluation).
+    verified: process-verified, every step and the answer right (strict pass@k); None = not a
+        process-verified task.
+
+    `RewardResult(score, info)` keeps working: the typed fields come after `info`, with defaults.
+    """
 
     score: float | None
     info: dict[str, Any] = field(default_factory=dict)
+    answer: str | None = None
+    outcome: bool | None = None
+    verified: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,10 +54,10 @@ def test_metrics_on_hand_made_completions(rows) -> None:
     a, b = rows
     sample_a = row_to_sample(a)
     # the hand-made completions really score as intended
-    assert synth_reward(sample_a, a["completion"]).info["verified_correct"] == 1
-    lucky = synth_reward(sample_a, lucky_guess(a)).info
-    assert (lucky["outcome"], lucky["verified_correct"]) == (1, 0)
-    assert synth_reward(sample_a, wrong_answer(a)).info["outcome"] == 0
+    assert synth_reward(sample_a, a["completion"]).verified is True
+    lucky = synth_reward(sample_a, lucky_guess(a))
+    assert (lucky.outcome, lucky.verified) == (True, False)
+    assert synth_reward(sample_a, wrong_answer(a)).outcome is False
     engine = FakeEngine([
         [a["completion"], lucky_guess(a), wrong_answer(a), "garbage"],  # op 2: c=2, strict c=1
         [wrong_answer(b)] * 4,                                          # op 3: c=0
@@ -127,7 +127,36 @@ def test_reward_without_outcome_counts_full_score(rows) -> None:
     res = evaluate(None, _Tok(), [row_to_sample(r) for r in rows], samples_per_problem=2,
                    engine=engine, reward_fn=half_or_full)  # fmt: skip
     assert res.overall["pass@1"] == pytest.approx(0.25)  # 1 of 4 samples scored 1.0
-    assert "strict_pass@1" not in res.overall  # no verified_correct: no strict metrics
+    assert "strict_pass@1" not in res.overall  # no `verified`: no strict metrics
+    assert "maj@1" not in res.overall  # no `gold_answer`: maj@k is undefined, not 0
+
+
+def test_math_maj_at_k_votes_on_normalised_answers() -> None:
+    """GSM8K-style: the grader's answers "18", "18.0" and "\\boxed{18}" are one vote, against
+    the math task's own gold form (the synthetic normaliser is never applied)."""
+    from reasonrl.rewards import REWARDS
+    from reasonrl.types import Sample
+
+    samples = [Sample(prompt="q1", answer="18", id="a"), Sample(prompt="q2", answer="1/2", id="b")]
+    engine = FakeEngine([
+        ["so 18", "#### 18.0", "\\boxed{18}", "it is 7"],
+        ["\\boxed{\\frac{1}{2}}", "0.5", "answer is 3", "answer is 3"],
+    ])  # fmt: skip
+    res = evaluate(None, _Tok(), samples, samples_per_problem=4, engine=engine,
+                   reward_fn=REWARDS["math"])  # fmt: skip
+    first, second = res.records
+    assert first.answers == ["18", "18", "18", "7"] and first.gold == "18"
+    assert second.answers == ["1/2", "1/2", "3", "3"] and second.gold == "1/2"
+    assert res.per_op["all"]["maj@4"] == 1.0  # 3 of 4 vote 18; 1/2 wins the tie by order
+    assert res.overall["pass@4"] == 1.0 and res.overall["pass@1"] == pytest.approx(5 / 8)
+
+
+def test_code_reward_reports_no_maj_at_k() -> None:
+    from reasonrl.rewards import REWARDS
+    from reasonrl.rewards.api import gold_answer
+    from reasonrl.types import Sample
+
+    assert gold_answer(REWARDS["code_tests"], Sample(prompt="p", answer="x", id="c")) is None
 
 
 def test_ks() -> None:

@@ -6,16 +6,17 @@
     reasonrl eval MODEL --data heldout.jsonl --samples 8 --temperature 1.0 [--greedy] [--out DIR]
 
 Every prompt goes through one `engine.generate` call (the rollout engine batches and refills), then
-each completion is scored by a reward function whose `info` carries `outcome` (final answer right)
-and, for process-verified tasks, `verified_correct` (every step right too, arXiv 2512.07783).
+each completion is scored by a reward function whose `RewardResult` carries `outcome` (final answer
+right) and, for process-verified tasks, `verified` (every step right too, arXiv 2512.07783).
 Outcome metrics are inflated by guessing on small-number answers, so strict metrics are always
 reported beside them when the reward provides them (the guessing floor is measured in
 benchmarks/base_checkpoint.md).
 
 Metrics per group (`op` from `Sample.meta`, else "all") and overall (mean over problems):
 pass@k and strict_pass@k by the unbiased estimator for k = 1, 2, 4, ..., n (arXiv 2107.03374);
-maj@k = majority vote of the first k parsed answers (arXiv 2203.11171); mean completion tokens
-and truncation rate.
+maj@k = majority vote of the first k parsed answers (`RewardResult.answer`, normalised by the
+task) against the reward's `gold_answer` in the same form (arXiv 2203.11171), absent when the
+reward defines no gold answer (code tests, countdown); mean completion tokens and truncation rate.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from typing import Any
 
 from reasonrl.data.templates import encode_prompt
 from reasonrl.eval.result import EvalResult, ProblemRecord, group_metrics
-from reasonrl.rewards.api import RewardFn, call_reward
+from reasonrl.rewards.api import RewardFn, call_reward, gold_answer, is_correct
 from reasonrl.types import Completion, RewardResult, Sample
 
 
 def default_reward(sample: Sample, completion: Completion) -> RewardResult:
-    """The synthetic task's process-verified reward (info: outcome, verified_correct, answer)."""
+    """The synthetic task's process-verified reward (outcome, verified and answer typed)."""
     from reasonrl.tasks.synth import SYNTH_REWARDS
 
     return SYNTH_REWARDS["process"](sample, completion)
@@ -48,13 +49,13 @@ def reward_by_name(name: str) -> RewardFn:
     return REWARDS[name]
 
 
-def _normalise(answer: Any) -> str | None:
-    if answer is None:
-        return None
-    from reasonrl.tasks.synth.reward import normalise_answer
+def _synth_gold(sample: Sample) -> str | None:
+    from reasonrl.tasks.synth.reward import gold_answer_key
 
-    value = normalise_answer(str(answer))
-    return None if value is None else str(value)
+    return gold_answer_key(sample)
+
+
+default_reward.gold_answer = _synth_gold  # type: ignore[attr-defined]  # maj@k's gold
 
 
 def score_problem(
@@ -62,27 +63,24 @@ def score_problem(
 ) -> ProblemRecord:
     """Score each completion; a reward that raises scores that sample as wrong (never the run).
 
-    Correct (outcome) = `info["outcome"]` when the reward reports it, else full score (>= 1).
+    Correct (outcome) = `is_correct`; strict = `verified` (None for every completion: no strict
+    metrics); maj@k needs the reward's `gold_answer` for this sample (else `gold` is None).
     """
-    outcome, strict, answers = [], [], []
-    has_strict = True
+    outcome, verified, answers = [], [], []
     for comp in completions:
         result = call_reward(reward_fn, sample, comp)
-        info = result.info
-        if "outcome" in info:
-            outcome.append(bool(info["outcome"]) and not info.get("failed", False))
-        else:
-            outcome.append(result.score is not None and result.score >= 1.0)
-        if "verified_correct" in info:
-            strict.append(bool(info["verified_correct"]))
-        else:
-            has_strict = False
-        answers.append(_normalise(info.get("answer")))
+        outcome.append(is_correct(result))
+        verified.append(result.verified)
+        answers.append(result.answer)
+    # a process-verified task reports `verified`; a completion whose reward failed (None) is
+    # then unverified, not a reason to drop the problem's strict metrics
+    has_strict = any(v is not None for v in verified)
+    strict = [bool(v) for v in verified]
     meta_op = sample.meta.get("op") if sample.meta else None
     return ProblemRecord(
         id=sample.id,
         group=str(meta_op) if meta_op is not None else "all",
-        gold=_normalise(sample.answer) or "",
+        gold=gold_answer(reward_fn, sample),
         outcome=outcome,
         strict=strict if has_strict else None,
         answers=answers,
@@ -122,10 +120,10 @@ def evaluate(
         max_new_tokens: cap per completion (hitting it counts as truncated).
         engine: any `RolloutEngine`; default `HFEngine(model, tokenizer, dtype="auto")`.
         seed: sampling seed (same seed => same completions).
-        reward_fn: (sample, completion) -> RewardResult (the project's reward contract); info
-            `outcome` / `verified_correct` / `answer` give outcome, strict and maj@k (without
-            `outcome`, a full score counts as correct). Default: the synthetic task's
-            process-verified reward.
+        reward_fn: (sample, completion) -> RewardResult (the project's reward contract); its
+            `outcome` / `verified` / `answer` (with the reward's `gold_answer`) give outcome,
+            strict and maj@k (without `outcome`, a full score counts as correct). Default: the
+            synthetic task's process-verified reward.
         keep_text: keep completion texts in the records (for inspection).
 
     Returns:

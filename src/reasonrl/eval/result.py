@@ -20,11 +20,14 @@ def ks_up_to(n: int) -> list[int]:
 
 @dataclass
 class ProblemRecord:
-    """Scored samples of one problem (`answers` normalised to strings; None = unparsed)."""
+    """Scored samples of one problem (`answers` normalised to strings; None = unparsed).
+
+    `gold` is the gold answer in the answers' form, None when the reward defines none (no maj@k).
+    """
 
     id: str
     group: str
-    gold: str
+    gold: str | None
     outcome: list[bool]
     strict: list[bool] | None
     answers: list[str | None]
@@ -54,7 +57,10 @@ class EvalResult:
 
 
 def group_metrics(records: Sequence[ProblemRecord], n: int) -> dict[str, float]:
-    """pass@k, strict_pass@k, maj@k (k = 1, 2, 4, .., n) and length stats of some problems."""
+    """pass@k, strict_pass@k, maj@k (k = 1, 2, 4, .., n) and length stats of some problems.
+
+    strict_pass@k only when every problem has strict records; maj@k over the problems that have a
+    gold answer, absent when none has (a reward without `gold_answer`)."""
     outcome = np.array([r.outcome for r in records], dtype=bool)  # (P, n)
     out: dict[str, float] = {"problems": float(len(records))}
     for k in ks_up_to(n):
@@ -63,10 +69,11 @@ def group_metrics(records: Sequence[ProblemRecord], n: int) -> dict[str, float]:
         strict = np.array([r.strict for r in records], dtype=bool)
         for k in ks_up_to(n):
             out[f"strict_pass@{k}"] = pass_at_k_array(strict, k)
-    answers = [r.answers for r in records]
-    golds = [r.gold for r in records]
-    for k in ks_up_to(n):
-        out[f"maj@{k}"] = maj_at_k(answers, golds, k)
+    voted = [r for r in records if r.gold is not None]
+    if voted:
+        answers, golds = [r.answers for r in voted], [str(r.gold) for r in voted]
+        for k in ks_up_to(n):
+            out[f"maj@{k}"] = maj_at_k(answers, golds, k)
     out["mean_tokens"] = float(np.mean([x for r in records for x in r.lengths]))
     out["truncated"] = float(np.mean([x for r in records for x in r.truncated]))
     return out

@@ -4,12 +4,27 @@ A reward is any callable `(sample: Sample, completion: Completion) -> float | Re
 `None` (or `RewardResult(score=None)`) means "not applicable to this sample", which is not 0: a
 combination skips it and a trainer may drop it from the mean. Nothing here subclasses anything.
 
+What a reward reports (`reasonrl.types.RewardResult`):
+- `score`: the reward;
+- `answer`: the completion's answer, normalised by the task so that equal answers are equal
+  strings (None = none parsed); maj@k votes on it;
+- `outcome`: final answer right (None = unknown: a full score counts as right in evaluation);
+- `verified`: every step and the answer right (None = not a process-verified task);
+- `info`: extra diagnostics only. A plain float leaves the three typed fields None.
+
+A reward that reports `answer` may carry a `gold_answer(sample) -> str | None` attribute giving
+the sample's gold answer in the same normalised form (`with_gold_answer` attaches it, `gold_answer`
+reads it); evaluation compares the two for maj@k and reports no maj@k for a reward without one
+(or whose `gold_answer` returns None, e.g. code tests). The task normalises its own gold answer:
+no other task's normaliser is ever applied.
+
 `call_reward` is the only way the trainer calls a reward: it turns every outcome (a number, a
 `RewardResult`, `None`, an exception, a NaN, a timeout) into a `RewardResult` and never raises.
-A failure scores 0.0 with `info["failed"] = True`, `info["error"]` naming the reason and
-`info["error_kind"]` a short bucket ("timeout", "non_finite", an exception class ...), and is
-counted in `RewardStats`, so that one crashing verifier costs one sample, not the run
-(TRL's and verl's reward managers make the same choice for None / failure; P13 in the design).
+A failure scores 0.0 with `outcome=False`, `answer=None`, `info["failed"] = True`,
+`info["error"]` naming the reason and `info["error_kind"]` a short bucket ("timeout",
+"non_finite", an exception class ...), and is counted in `RewardStats`, so that one crashing
+verifier costs one sample, not the run (TRL's and verl's reward managers make the same choice for
+None / failure; P13 in the design).
 """
 
 from __future__ import annotations
@@ -20,7 +35,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from reasonrl.rewards.lazy import Lazy
 from reasonrl.types import Completion, RewardResult, Sample
@@ -35,9 +50,44 @@ class RewardFn(Protocol):
     ) -> float | RewardResult | None: ...  # pragma: no cover - protocol
 
 
-def _failed(reason: str, kind: str, **extra: Any) -> RewardResult:
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def with_gold_answer(reward: F, gold: Callable[[Sample], str | None]) -> F:
+    """Attach `gold` as `reward.gold_answer`: the sample's gold answer normalised exactly like
+    the `RewardResult.answer` the reward reports (so maj@k compares like with like).
+    Returns `reward`."""
+    reward.gold_answer = gold  # type: ignore[attr-defined]
+    return reward
+
+
+def gold_answer(reward: object, sample: Sample) -> str | None:
+    """The gold answer of `sample` as `reward` normalises it; None when the reward has no
+    `gold_answer` attribute or no gold answer for this sample (then maj@k is undefined)."""
+    gold = getattr(reward, "gold_answer", None)
+    if gold is None:
+        return None
+    value = gold(sample)
+    return None if value is None else str(value)
+
+
+def is_correct(result: RewardResult) -> bool:
+    """Final answer right: `outcome` where the reward knows it, else a full score (>= 1); a failed
+    reward is never right. The one definition of "correct" for pass@k and reward metrics."""
+    if result.info.get("failed", False):
+        return False
+    if result.outcome is not None:
+        return result.outcome
+    return result.score is not None and result.score >= 1.0
+
+
+def _failed(reason: str, kind: str, *, verified: bool | None = None, **extra: Any) -> RewardResult:
     info = {**extra, "failed": True, "error": reason, "error_kind": kind}
-    return RewardResult(score=0.0, info=info)
+    return RewardResult(score=0.0, info=info, answer=None, outcome=False, verified=verified)
+
+
+def _opt_bool(value: object) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def normalize_reward_output(value: object) -> RewardResult:
@@ -45,7 +95,9 @@ def normalize_reward_output(value: object) -> RewardResult:
 
     Accepted: `None` (not applicable), a real number (bool and numpy scalars included), or a
     `RewardResult` whose score is `None` or a real number. NaN and infinities are failures
-    (an infinite reward would poison the group mean and the advantages).
+    (an infinite reward would poison the group mean and the advantages). The typed fields of a
+    `RewardResult` are carried through (`answer` as `str`, `outcome`/`verified` as `bool`); a
+    failure has `outcome=False`, `answer=None` (and `verified=False` if the reward reported one).
     """
     if value is None:
         return RewardResult(score=None, info={})
@@ -57,8 +109,17 @@ def normalize_reward_output(value: object) -> RewardResult:
         except (TypeError, ValueError):
             return _failed(f"non-numeric score {type(value.score).__name__}", "bad_type")
         if not math.isfinite(score):
-            return _failed(f"non-finite score {score}", "non_finite", **dict(value.info))
-        return RewardResult(score=score, info=dict(value.info))
+            verified = None if value.verified is None else False
+            return _failed(
+                f"non-finite score {score}", "non_finite", verified=verified, **dict(value.info)
+            )
+        return RewardResult(
+            score=score,
+            info=dict(value.info),
+            answer=None if value.answer is None else str(value.answer),
+            outcome=_opt_bool(value.outcome),
+            verified=_opt_bool(value.verified),
+        )
     try:
         score = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -93,7 +154,8 @@ def call_reward(
             for real (math-verify, code) also enforce their own process-level limits.
         stats: optional counter updated with the outcome.
     Returns:
-        `RewardResult`; on failure `score=0.0`, `info["failed"]=True`, `info["error"]=reason`.
+        `RewardResult`; on failure `score=0.0`, `outcome=False`, `answer=None`,
+        `info["failed"]=True`, `info["error"]=reason`.
     """
     try:
         if timeout_s is None:
@@ -173,6 +235,11 @@ def combine_rewards(
     signs) the plain weighted sum is returned. Per-component scores are in
     `info["components"]` (None for not applicable) and their infos in `info["component_info"]`.
 
+    Typed fields, over the applicable components (a failed one is applicable, outcome False):
+    `outcome` = all of the known outcomes (None if no component knows), `verified` likewise;
+    `answer` = that of the answer component, the first component with a `gold_answer` (whose
+    `gold_answer` the combination carries too), else the first answer reported.
+
     Args:
         components: name -> (reward callable, weight). Weights must be finite; their sum non-zero.
         timeout_s: per-component timeout passed to `call_reward`.
@@ -189,10 +256,16 @@ def combine_rewards(
     if total_w == 0:
         raise ValueError("reward component weights sum to zero; cannot renormalise")
 
+    golds = {name: getattr(fn, "gold_answer", None) for name, fn, _ in items}
+    answer_from = next((name for name, gold in golds.items() if gold is not None), None)
+
     def combined(sample: Sample, completion: Completion) -> RewardResult:
         scores: dict[str, float | None] = {}
         infos: dict[str, dict[str, Any]] = {}
         weighted, applicable_w, n_applicable, failed = 0.0, 0.0, 0, []
+        answers: dict[str, str | None] = {}
+        outcomes: list[bool] = []
+        verified: list[bool] = []
         for name, fn, w in items:
             res = call_reward(fn, sample, completion, timeout_s=timeout_s)
             scores[name], infos[name] = res.score, res.info
@@ -203,13 +276,29 @@ def combine_rewards(
             weighted += w * res.score
             applicable_w += w
             n_applicable += 1
+            answers[name] = res.answer
+            if res.outcome is not None:
+                outcomes.append(res.outcome)
+            if res.verified is not None:
+                verified.append(res.verified)
         info: dict[str, Any] = {"components": scores, "component_info": infos}
         if failed:
             info["failed_components"] = failed
+        if answer_from is not None:
+            answer = answers.get(answer_from)
+        else:
+            answer = next((a for a in answers.values() if a is not None), None)
         if n_applicable == 0:
             return RewardResult(score=None, info=info)
-        if applicable_w == 0:  # mixed-sign weights that cancel: no sensible rescaling
-            return RewardResult(score=weighted, info=info)
-        return RewardResult(score=weighted * total_w / applicable_w, info=info)
+        # mixed-sign weights that cancel: no sensible rescaling, the plain weighted sum
+        score = weighted if applicable_w == 0 else weighted * total_w / applicable_w
+        return RewardResult(
+            score=score,
+            info=info,
+            answer=answer,
+            outcome=all(outcomes) if outcomes else None,
+            verified=all(verified) if verified else None,
+        )
 
-    return combined
+    gold = golds[answer_from] if answer_from is not None else None
+    return combined if gold is None else with_gold_answer(combined, gold)

@@ -172,11 +172,11 @@ def _code_reward(
         "isolation": report.result.isolation.level,
     }
     if report.result.status == "unavailable":
-        return RewardResult(
-            score=0.0, info={**info, "failed": True, "error": "sandbox unavailable"}
-        )
+        fail = {"failed": True, "error": "sandbox unavailable"}
+        return RewardResult(score=0.0, info={**info, **fail}, outcome=False)
     score = float(report.passed) if all_or_nothing else report.fraction
-    return RewardResult(score=score, info=info)
+    # outcome = every test passed; no `answer` (programs are not voted on: no maj@k)
+    return RewardResult(score=score, info=info, outcome=bool(report.passed))
 
 
 def code_tests_reward(sample: Sample, completion: Completion) -> RewardResult | None:

@@ -110,8 +110,8 @@ def countdown_reward(
         return None
     equation = extract_equation(completion.text)
     if equation is None:
-        return RewardResult(score=0.0, info={"reason": "no <answer> equation"})
+        return RewardResult(score=0.0, info={"reason": "no <answer> equation"}, outcome=False)
     ok, reason = check_countdown(equation, list(numbers), target)
-    return RewardResult(
-        score=1.0 if ok else format_score, info={"equation": equation, "reason": reason}
-    )
+    # no `answer`: many different equations are right, so a vote over them means nothing
+    info = {"equation": equation, "reason": reason}
+    return RewardResult(score=1.0 if ok else format_score, info=info, outcome=ok)

@@ -29,8 +29,8 @@ def _completion(trace: str, answer: str) -> str:
 def test_gold_trace_scores_one() -> None:
     res = synth_reward(SAMPLE, _completion(GOLD, "6"))
     assert res.score == 1.0
-    assert res.info["outcome"] == 1 and res.info["process"] == 1.0
-    assert res.info["process_acc"] == 1.0 and res.info["verified_correct"] == 1
+    assert res.outcome is True and res.info["process"] == 1.0
+    assert res.info["process_acc"] == 1.0 and res.verified is True
     assert synth_reward(SAMPLE, _completion(GOLD, "6"), strict=True).score == 1.0
 
 
@@ -46,14 +46,14 @@ def test_skipped_step_with_right_answer() -> None:
     assert res.info["n_missing"] == 1 and res.info["n_wrong_deps"] == 1
     assert res.info["n_wrong_value"] == 0 and res.info["process"] == pytest.approx(1 / 3)
     assert res.score == pytest.approx(0.2 + 0.8 / 3)
-    assert res.info["process_acc"] == pytest.approx(1 / 3) and res.info["verified_correct"] == 0
+    assert res.info["process_acc"] == pytest.approx(1 / 3) and res.verified is False
     assert synth_reward(SAMPLE, _completion(skipped, "6"), strict=True).score == 0.0
 
 
 def test_wrong_answer_scores_zero() -> None:
     wrong = GOLD.replace("3 + 3 = 6. Answer: 6.", "3 + 3 = 7. Answer: 7.")
     res = synth_reward(SAMPLE, _completion(wrong, "7"))
-    assert res.score == 0.0 and res.info["outcome"] == 0
+    assert res.score == 0.0 and res.outcome is False
     # Right trace, wrong <answer>: gated to 0 by the outcome.
     assert synth_reward(SAMPLE, _completion(GOLD, "5")).score == 0.0
 
@@ -91,7 +91,7 @@ def test_alpha_and_outcome_variants() -> None:
     res = synth_reward(SAMPLE, _completion(skipped, "6"), alpha=0.5)
     assert res.score == pytest.approx(0.5 + 0.5 / 3)
     out = SYNTH_REWARDS["outcome"](SAMPLE, Completion(_completion(skipped, "6"), (), ()))
-    assert out.score == 1.0 and out.info["verified_correct"] == 0
+    assert out.score == 1.0 and out.verified is False
 
 
 def test_missing_gold_is_a_clear_error() -> None:
@@ -106,7 +106,7 @@ def test_gold_completions_of_generated_problems_score_one() -> None:
         sample = row_to_sample(row)
         for fn in SYNTH_REWARDS.values():
             res = fn(sample, Completion(row["completion"] + "<eos>", (), ()))
-            assert res.score == 1.0 and res.info["verified_correct"] == 1
+            assert res.score == 1.0 and res.verified is True
 
 
 @settings(max_examples=200, deadline=None)

@@ -216,26 +216,46 @@ def default_grader() -> MathGrader:
     return _DEFAULT.get()
 
 
+def answer_key(answer: str | None) -> str | None:
+    """A math answer in the form maj@k votes on: a plain number as its exact value ("18", "18.0",
+    "18.00" -> "18"; "0.5", "1/2", "\\frac{1}{2}" -> "1/2"), anything richer in the light LaTeX
+    form of `normalize_latex`. None stays None."""
+    if answer is None:
+        return None
+    value = parse_plain_number(answer)
+    if value is not None:
+        return str(value)  # Fraction prints "18" or "1/2"
+    return normalize_latex(answer)
+
+
+def gold_answer_key(sample: Sample) -> str | None:
+    """The sample's gold answer as `answer_key` writes it (the reward's `gold_answer` hook)."""
+    return answer_key(sample.answer)
+
+
 def grade_answer(text: str, gold: str, *, grader: MathGrader | None = None) -> RewardResult:
     """Extract the final answer of `text` and compare it with `gold`: score 1.0 or 0.0.
 
+    Typed fields: `answer` = `answer_key` of the extracted answer, `outcome` = equal to gold.
+    `info` keeps the raw extraction (`extracted`, `extraction` rule, `method`, `grade_s`).
     A math-verify timeout or error is a failed grade (score 0.0, `info["failed"]`), not a crash.
     """
     start = time.perf_counter()
     answer, rule = extract_answer(text)
     info: dict[str, object] = {"extracted": answer, "extraction": rule}
+    key = answer_key(answer)
     if answer is None:
-        return RewardResult(score=0.0, info={**info, "reason": "no answer found"})
+        return RewardResult(0.0, {**info, "reason": "no answer found"}, outcome=False)
     try:
         equal, method = (grader or default_grader()).equivalent(answer, gold)
     except MathGradeTimeout as exc:
         fail = {"failed": True, "error": f"timeout: {exc}", "error_kind": "timeout"}
-        return RewardResult(score=0.0, info={**info, **fail})
+        return RewardResult(0.0, {**info, **fail}, answer=key, outcome=False)
     except ValueError as exc:
         fail = {"failed": True, "error": str(exc), "error_kind": "math_verify_error"}
-        return RewardResult(score=0.0, info={**info, **fail})
+        return RewardResult(0.0, {**info, **fail}, answer=key, outcome=False)
     info.update(method=method, grade_s=time.perf_counter() - start)
-    return RewardResult(score=1.0 if equal else 0.0, info=info)
+    return RewardResult(1.0 if equal else 0.0, info, answer=key, outcome=equal)
 
 
 def math_reward(sample: Sample, completion: Completion) -> RewardResult | None:
@@ -246,3 +266,6 @@ def math_reward(sample: Sample, completion: Completion) -> RewardResult | None:
     if sample.answer is None:
         return None
     return grade_answer(completion.text, sample.answer)
+
+
+math_reward.gold_answer = gold_answer_key  # type: ignore[attr-defined]  # for maj@k

@@ -10,11 +10,16 @@ Definitions (arXiv 2512.07783 §3.2; upstream `verl/reward_fn.py`, compute_score
     ProcessAcc = (1/|V_gold|) sum_v 1[v defined, same parents, same value]
     VerifiedCorrect = 1[ProcessAcc == 1 and outcome == 1]
 A node whose arithmetic does not check out (see parse.py) counts as a wrong value.
+
+The typed fields of the `RewardResult`: `outcome`, `verified` (= VerifiedCorrect) and `answer`
+(the <answer> text through `answer_key`, e.g. "6" -> "6.0"); every reward here carries
+`gold_answer` = `answer_key(sample.answer)`, so maj@k compares like with like.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -41,6 +46,17 @@ def normalise_answer(text: str | None) -> float | str | None:
         return float(cleaned)
     except ValueError:
         return cleaned
+
+
+def answer_key(text: str | None) -> str | None:
+    """`normalise_answer` as a string (numbers as floats: "6" and "6.0" -> "6.0"); None stays."""
+    value = normalise_answer(text)
+    return None if value is None else str(value)
+
+
+def gold_answer_key(sample: Sample) -> str | None:
+    """The sample's gold answer in the form of `RewardResult.answer` (the `gold_answer` hook)."""
+    return answer_key(sample.answer)
 
 
 def answers_match(pred: str | None, gold: str | None) -> bool:
@@ -131,8 +147,9 @@ def synth_reward(
         sample: Sample with answer = gold answer and meta["trace"] = gold trace.
         completion_text: generated text after the prompt (" {trace} </solution> <answer> ...").
         alpha: outcome weight (paper configs 0.2, 0.5). strict: zero reward unless penalty == 0.
-    Returns: RewardResult(score, info) with info keys outcome, process, process_acc,
-        verified_correct, answer, n_missing, n_extra, n_wrong_value, n_wrong_deps, penalty.
+    Returns: RewardResult with `outcome`, `verified` (VerifiedCorrect) and `answer`
+        (`answer_key` of the <answer> text) set, and info keys process, process_acc,
+        n_missing, n_extra, n_wrong_value, n_wrong_deps, penalty.
     """
     gold_trace, gold_answer = _gold_of(sample)
     try:
@@ -140,23 +157,26 @@ def synth_reward(
         outcome = int(answers_match(answer, gold_answer))
         stats = compare_graphs(parse_trace(completion_text), parse_gold(gold_trace), gold_answer)
     except Exception as err:  # defensive: the parser itself never raises
-        info = {"outcome": 0, "process": 0.0, "process_acc": 0.0, "verified_correct": 0}
-        return RewardResult(0.0, {**info, "answer": None, "error": repr(err)})
+        info = {"process": 0.0, "process_acc": 0.0, "error": repr(err)}
+        return RewardResult(0.0, info, answer=None, outcome=False, verified=False)
     score = min(1.0, max(0.0, alpha * outcome + (1.0 - alpha) * stats["process"]))
     if outcome < 1 or (strict and stats["penalty"] > 0):
         score = 0.0
     info = {
-        "outcome": outcome,
         "process": stats["process"],
         "process_acc": stats["process_acc"],
-        "verified_correct": int(outcome == 1 and stats["process_acc"] == 1.0),
-        "answer": answer,
         **{
             k: stats[k]
             for k in ("n_missing", "n_extra", "n_wrong_value", "n_wrong_deps", "penalty")
         },
     }
-    return RewardResult(score, info)
+    return RewardResult(
+        score,
+        info,
+        answer=answer_key(answer),
+        outcome=outcome == 1,
+        verified=outcome == 1 and stats["process_acc"] == 1.0,
+    )
 
 
 def _adapter(sample: Sample, completion: Completion, *, alpha: float, strict: bool) -> RewardResult:
@@ -166,7 +186,7 @@ def _adapter(sample: Sample, completion: Completion, *, alpha: float, strict: bo
 def _outcome_only(sample: Sample, completion: Completion) -> RewardResult:
     """Outcome reward (1 if the <answer> is right), with the process metrics still in info."""
     full = synth_reward(sample, completion.text, alpha=1.0)
-    return RewardResult(float(full.info["outcome"]), full.info)
+    return replace(full, score=float(bool(full.outcome)))
 
 
 SYNTH_REWARDS: dict[str, Callable[[Sample, Completion], RewardResult]] = {
@@ -174,3 +194,6 @@ SYNTH_REWARDS: dict[str, Callable[[Sample, Completion], RewardResult]] = {
     "strict": partial(_adapter, alpha=0.2, strict=True),
     "outcome": _outcome_only,
 }
+# the `gold_answer` hook of the reward contract (reasonrl.rewards.api; tasks does not import it)
+for _reward in SYNTH_REWARDS.values():
+    _reward.gold_answer = gold_answer_key  # type: ignore[attr-defined]
