@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
 SIDEWAYS = {
     ("data", "tasks"),  # data.sources draws synthetic problems from the task's generator
     ("sft", "eval"),  # SFT reports greedy strict pass@1 with the evaluator
+    ("rl", "eval"),  # rl.evaluation scores held-out problems during training (trainer.eval_every)
 }
 
 

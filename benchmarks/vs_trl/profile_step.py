@@ -60,7 +60,7 @@ def main() -> int:
     metrics = []
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(args.steps):
-            metrics.append(train_step(state))
+            metrics.append(train_step(state)[0])
     keys = ("perf/time_generate", "perf/time_update", "perf/step_s", "actor/active_frac")
     summary = {k: statistics.mean(m[k] for m in metrics) for k in keys}
     print(json.dumps(summary, indent=1))

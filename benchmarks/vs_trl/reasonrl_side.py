@@ -105,7 +105,7 @@ def main(job_path: str) -> int:
 
     log.restart_clock()
     while state.step < job["max_steps"]:
-        metrics = train_step(state)
+        metrics, _ = train_step(state)
         record = {k: float(v) for k, v in metrics.items()}
         record["gen_tokens"] = (
             record["rollout/len_mean"] * settings["prompts_per_step"] * settings["group_size"]

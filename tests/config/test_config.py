@@ -223,8 +223,12 @@ def test_contexts_and_passk_checks(recipe: Path) -> None:
 
 
 def test_usage_doc_lists_every_key() -> None:
+    from reasonrl.config.reference import current_block, generated_block
+
     doc = (Path(__file__).resolve().parents[2] / "docs" / "usage.md").read_text()
     for section, field in RLConfig.model_fields.items():
         assert f"**`{section}`**" in doc
         for key in field.annotation.model_fields:
             assert f"| `{key}` |" in doc, f"docs/usage.md lacks {section}.{key}"
+    # the reference is the schema's own text: run `python -m reasonrl.config.reference --write`
+    assert current_block(doc) == generated_block(RLConfig)

@@ -52,11 +52,8 @@ def make_fake_run(run_dir: Path, *, steps: int = 60, seed: int = 0) -> Path:
                 for i in range(4):
                     ok = rng.random() < 0.2 + step / (2 * steps)
                     info = {
-                        "outcome": int(ok),
                         "process": 1.0 if ok else 0.5,
                         "process_acc": 1.0 if ok else 0.5,
-                        "verified_correct": int(ok),
-                        "answer": "5" if ok else "4",
                         "penalty": 0 if ok else 2,
                         "steps": [{"var": "a", "status": "ok"},
                                   {"var": "b", "status": "ok" if ok else "wrong_value"}],
@@ -68,6 +65,9 @@ def make_fake_run(run_dir: Path, *, steps: int = 60, seed: int = 0) -> Path:
                         "prompt": PROMPT,
                         "answer": "5",
                         "completion": GOOD if ok else BAD,
+                        "parsed_answer": "5.0" if ok else "4.0",
+                        "outcome": ok,
+                        "verified": ok,
                         "finish_reason": "stop",
                         "tokens": 31 + i,
                         "reward": 1.0 if ok else 0.0,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from reasonrl.config import RLConfig
 from reasonrl.rl.build import make_reward, make_source
 from reasonrl.types import Completion
@@ -44,3 +46,20 @@ def test_synth_source_resumes_exactly() -> None:
     b = make_source(cfg)
     b.load_state_dict(state)
     assert b.next(4) == first
+
+
+def test_reference_model_is_a_frozen_copy_only_when_kl_is_on(tmp_path: Path) -> None:
+    from reasonrl.config import load_config
+    from reasonrl.rl.build import build_state
+    from tests.rl.toy import make_toy_model, write_toy_recipe
+
+    model_dir = make_toy_model(tmp_path / "model")
+    recipe = write_toy_recipe(tmp_path / "r.yaml", model_dir, tmp_path / "runs")
+    state = build_state(load_config(recipe, ["algo.kl_coef=0.1"]))
+    ref, policy = state.ref_model, state.model
+    assert ref is not None and ref is not policy and not ref.training
+    ptrs = {p.data_ptr() for p in policy.parameters()}
+    for (name, r), p in zip(ref.named_parameters(), policy.parameters(), strict=True):
+        assert not r.requires_grad and r.data_ptr() not in ptrs, name
+        assert torch.equal(r, p), name  # the starting policy
+    assert build_state(load_config(recipe, ["algo.kl_coef=0"])).ref_model is None

@@ -34,6 +34,9 @@ def test_reduce_metrics_means_and_weights() -> None:
     out = reduce_metrics(rows, weights=[1.0, 3.0])
     assert out["actor/loss"] == 3.5 and out["actor/clipfrac"] == 0.5
     assert reduce_metrics([]) == {}
+    # _max / _min keys take the extreme over micro-batches, whatever the weights
+    extremes = [{"actor/ratio_max": 1.5, "x_min": 0.5}, {"actor/ratio_max": 3.0, "x_min": 0.25}]
+    assert reduce_metrics(extremes, weights=[10.0, 1.0]) == {"actor/ratio_max": 3.0, "x_min": 0.25}
     with pytest.raises(ValueError, match="weights"):
         reduce_metrics(rows, weights=[1.0])
 
@@ -87,7 +90,9 @@ def test_sample_logger(tmp_path: Path) -> None:
         sample=sample,
         prompt_ids=(1, 2),
         completion=Completion(text="a = 2", token_ids=(5, 6, 7), logprobs=(-0.1,) * 3),
-        reward=RewardResult(score=1.0, info={"steps": torch.tensor([1, 0]), "why": (1, 2)}),
+        reward=RewardResult(
+            score=1.0, info={"steps": torch.tensor([1, 0]), "why": (1, 2)}, answer="2", outcome=True
+        ),
         group=0,
     )
     log = SampleLogger(tmp_path)
@@ -105,6 +110,9 @@ def test_sample_logger(tmp_path: Path) -> None:
         "finish_reason": "stop",
         "tokens": 3,
         "reward": 1.0,
+        "parsed_answer": "2",
+        "outcome": True,
+        "verified": None,
         "info": {"steps": [1, 0], "why": [1, 2]},
     }
     assert rows[2] == {"step": 6, "prompt": "p", "reward": None}

@@ -20,39 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonrl.config import RLConfig, load_config
-
-EVAL_SEED = 2026  # fixed so every quickstart (any training seed) is judged on the same problems
-
-
-def heldout_samples(cfg: RLConfig) -> list[Any]:
-    """`eval.problems_per_op` held-out problems for each op of `data.eval_ops`."""
-    from reasonrl.tasks.synth import make_dataset, row_to_sample
-
-    rows = make_dataset(
-        cfg.data.eval_ops or cfg.data.ops,
-        cfg.eval.problems_per_op,
-        contexts=cfg.data.contexts,
-        modes=cfg.data.modes,
-        seed=EVAL_SEED,
-        split="heldout",
-    )
-    return [row_to_sample(r) for r in rows]
-
-
-def run_eval(model: Any, tokenizer: Any, samples: list[Any], cfg: RLConfig) -> dict[str, Any]:
-    """Per-op and overall metrics as plain dicts (`{"per_op": {op: {...}}, "overall": {...}}`)."""
-    from reasonrl.eval.evaluate import evaluate
-
-    result = evaluate(
-        model,
-        tokenizer,
-        samples,
-        samples_per_problem=cfg.eval.samples,
-        temperature=cfg.eval.temperature,
-        max_new_tokens=cfg.eval.max_new_tokens,
-        seed=EVAL_SEED,
-    )
-    return result.to_dict()
+from reasonrl.rl.evaluation import heldout_samples, run_eval  # shared with trainer.eval_every
 
 
 def format_table(before: dict[str, Any], after: dict[str, Any], samples: int) -> str:

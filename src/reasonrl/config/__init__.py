@@ -14,6 +14,7 @@ from reasonrl.config.errors import ConfigError
 from reasonrl.config.load import load_config, save_resolved
 from reasonrl.config.rl import (
     AlgoConfig,
+    CriticConfig,
     DataConfig,
     EvalConfig,
     ModelConfig,
@@ -31,6 +32,7 @@ __all__ = [
     "Bool",
     "ConfigError",
     "ConfigModel",
+    "CriticConfig",
     "DataConfig",
     "EvalConfig",
     "Float",

@@ -52,7 +52,8 @@ class DataConfig(ConfigModel):
     train_file: str | None = None
     """JSONL training prompts (task=jsonl)."""
     eval_file: str | None = None
-    """JSONL evaluation prompts (task=jsonl)."""
+    """Held-out prompts (task=jsonl or benchmark), read like train_file; scored during training
+    when trainer.eval_every is set (rl/evaluation.py)."""
     fields: dict[str, str] = Field(default_factory=dict)
     """Maps reasonrl names (prompt, answer, id) to the JSONL file's field names."""
     eval_ops: tuple[Annotated[int, Strict(), Field(ge=1, le=30)], ...] | None = None
@@ -65,7 +66,10 @@ class DataConfig(ConfigModel):
         if self.task == "benchmark" and not self.benchmark:
             raise ValueError("data.task=benchmark needs data.benchmark")
         if self.task == "synth" and (self.train_file or self.eval_file):
-            raise ValueError("data.train_file/eval_file are only read when data.task=jsonl")
+            raise ValueError(
+                "data.train_file/eval_file are not read when data.task=synth (its held-out split "
+                "is generated); use data.task=jsonl"
+            )
         return self
 
 
@@ -92,17 +96,26 @@ class AlgoConfig(ConfigModel):
     preset: PresetName | None = None
     """Named bundle of the fields below (reasonrl.algos.presets); explicit keys override it."""
     advantage: Literal[
-        "grpo", "dr_grpo", "lite_ppo", "rloo", "kimi", "reinforce_pp_baseline", "passk"
-    ] = "grpo"
-    """Advantage estimator (reasonrl.algos.advantages.ADVANTAGES)."""
+        "grpo", "dr_grpo", "lite_ppo", "rloo", "kimi", "reinforce_pp_baseline", "passk",
+        "remax", "reinforce_pp", "gae",
+    ] = "grpo"  # fmt: skip
+    """Advantage estimator. Group estimators (reasonrl.algos.advantages.ADVANTAGES) score a
+    (B, G) reward matrix; `remax` also samples one greedy completion per prompt as its baseline;
+    `reinforce_pp` (discounted reward-to-go, batch-whitened) and `gae` (needs the `critic`
+    section's value model) are token-level (reasonrl.algos.token_advantages)."""
+    gamma: Float = Field(1.0, ge=0, le=1)
+    """Discount of the token-level estimators (reinforce_pp, gae); 1.0 = LLM practice (verl)."""
+    lam: Float = Field(1.0, ge=0, le=1)
+    """GAE lambda (advantage=gae); verl's default 1.0 (Monte-Carlo advantage with a baseline)."""
     std_scope: Literal["group", "batch", "none"] = "group"
     """Where the reward std used for scaling is computed (none = Dr. GRPO)."""
     std_unbiased: Bool = True
     """Bessel-corrected std (torch.std default, as TRL and verl)."""
     adv_eps: Float = Field(1e-6, ge=0)
     """eps in (r - mean) / (std + eps)."""
-    loss: Literal["ppo_clip", "gspo", "cispo", "kimi_omd", "reinforce"] = "ppo_clip"
-    """Policy loss (reasonrl.algos.policy_loss)."""
+    loss: Literal["ppo_clip", "gspo", "cispo", "kimi_omd", "reinforce", "minirl"] = "ppo_clip"
+    """Policy loss (reasonrl.algos.policy_loss): `reinforce` is plain REINFORCE, `minirl` adds
+    MiniRL's decoupled masking with clip_low/clip_high."""
     clip_low: Float = Field(0.2, gt=0)
     """Lower clip range: ratio >= 1 - clip_low."""
     clip_high: Float = Field(0.2, gt=0)
@@ -118,8 +131,16 @@ class AlgoConfig(ConfigModel):
     """Normaliser of seq_mean_token_sum_norm; None means rollout.max_new_tokens (derived)."""
     kl_coef: Float = Field(0.0, ge=0)
     """Weight of the KL penalty to the reference model (0 = no reference model)."""
-    kl_estimator: Literal["k1", "k2", "k3", "abs"] = "k3"
-    """KL estimator (Schulman's k1/k2/k3)."""
+    kl_estimator: Literal["k1", "k2", "k3", "abs", "k1+", "k3+"] = "k3"
+    """KL estimator (Schulman's k1/k2/k3; `k1+`/`k3+`: value of k1/k3, gradient of k2)."""
+    kl_in: Literal["loss", "reward"] = "loss"
+    """Where the KL acts: a loss term (GRPO) or folded into token rewards before the advantage
+    (PPO-RLHF, REINFORCE++); `reward` needs a token-level advantage (reinforce_pp, gae)."""
+    kl_target: Float | None = Field(None, gt=0)
+    """Adaptive KL controller target (Ziegler et al. 2019): kl_coef is the initial value and is
+    adapted each step towards this KL; None = fixed kl_coef."""
+    kl_horizon: PosInt = 10000
+    """Adaptive KL controller horizon (in samples), as verl's kl_ctrl.horizon."""
     entropy_coef: Float = 0.0
     """Entropy bonus weight."""
     dynamic_sampling: Bool = False
@@ -130,6 +151,9 @@ class AlgoConfig(ConfigModel):
     """Largest overlong penalty."""
     overlong_filter: Bool = False
     """Mask the loss of truncated completions."""
+    length_penalty_coef: Float = Field(0.0, ge=0)
+    """Kimi k1.5 length reward weight (0 = off): adds coef * len_reward to each score, where
+    len_reward in [-0.5, 0.5] favours short completions within a group (wrong ones never gain)."""
     is_level: Literal["none", "token", "sequence"] = "none"
     """Rollout-vs-trainer importance correction level."""
     is_mode: Literal["truncate", "mask"] = "truncate"
@@ -160,12 +184,39 @@ class AlgoConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _check(self) -> AlgoConfig:
+        token_level = self.advantage in ("reinforce_pp", "gae")
+        if self.kl_in == "reward" and not token_level:
+            raise ValueError(
+                f"algo.kl_in=reward needs a token-level advantage (reinforce_pp, gae), got "
+                f"algo.advantage={self.advantage}"
+            )
+        if self.kl_target is not None and self.kl_coef == 0:
+            raise ValueError("algo.kl_target (adaptive KL) needs an initial algo.kl_coef > 0")
         if self.old_logprobs == "rollout" and self.ppo_epochs != 1:
             raise ValueError(
                 f"algo.old_logprobs=rollout needs algo.ppo_epochs=1 (got {self.ppo_epochs}): "
                 "after the first epoch the sampler's log-probs are stale"
             )
         return self
+
+
+class CriticConfig(ConfigModel):
+    """The learned value model of PPO (read only when algo.advantage=gae)."""
+
+    model: str | None = None
+    """Where the critic starts: None = a copy of the policy checkpoint (model.path) with a fresh
+    scalar value head; or an HF directory."""
+    lr: Float = Field(1e-4, gt=0)
+    """Critic AdamW learning rate (its own optimizer)."""
+    weight_decay: Float = Field(0.0, ge=0)
+    """Critic AdamW weight decay."""
+    grad_clip: Float | None = Field(1.0, gt=0)
+    """Critic gradient-norm clip (None = off)."""
+    value_clip: Float | None = Field(0.5, gt=0)
+    """PPO value clipping range around the rollout-time values (verl cliprange_value 0.5);
+    None = unclipped squared error."""
+    warmup_steps: NonNegInt = 0
+    """Steps during which only the critic learns (the policy is not updated; verl critic_warmup)."""
 
 
 class RewardConfig(ConfigModel):
@@ -211,7 +262,8 @@ class TrainerConfig(ConfigModel):
     sample_every: PosInt = 10
     """Period (steps) of writing rollouts to samples.jsonl."""
     eval_every: PosInt | None = None
-    """Evaluation period in steps (None = only before and after training)."""
+    """Held-out evaluation period in steps: with N, evaluate at step 0, every N steps and at the
+    end (eval/* in metrics.jsonl, eval_stepN.json); None = no evaluation during training."""
     time_budget_s: Float | None = Field(None, gt=0)
     """Stop (after saving) once this much wall time has passed."""
 
@@ -245,6 +297,7 @@ class RLConfig(ConfigModel):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    critic: CriticConfig = Field(default_factory=CriticConfig)
 
     @property
     def run_dir(self) -> Path:

@@ -10,8 +10,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-# Reward breakdown keys shown first on each rollout card (synthetic-task reward info).
-HEADLINE_INFO = ("outcome", "process", "process_acc", "verified_correct", "penalty", "answer")
+# Typed reward fields of a samples.jsonl row, shown as badges on each rollout card.
+HEADLINE_FIELDS = ("outcome", "verified", "parsed_answer")
+# Reward info keys shown first in the breakdown (the synthetic task's process reward).
+HEADLINE_INFO = ("process", "process_acc", "penalty")
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1b1f24;
@@ -127,16 +129,22 @@ def curves(images: Sequence[tuple[str, str]]) -> str:
 
 def eval_tables(name: str, data: Mapping[str, Any]) -> str:
     """Tables of one eval file {stage: {group: {metric: value}}}: a table per metric."""
-    stages = [s for s in data if s != "meta" and isinstance(data[s], Mapping)]
+    stages = [
+        s
+        for s in data
+        if s != "meta"
+        and isinstance(data[s], Mapping)
+        and any(isinstance(v, Mapping) for v in data[s].values())
+    ]
     groups: list[str] = []
     metrics: list[str] = []
     for stage in stages:
         for group, values in data[stage].items():
+            if not isinstance(values, Mapping):
+                continue  # not a {metric: value} group (e.g. a settings entry)
             if group not in groups:
                 groups.append(group)
-            metrics += (
-                [m for m in values if m not in metrics] if isinstance(values, Mapping) else []
-            )
+            metrics += [m for m in values if m not in metrics]
     out = [f"<h3>{esc(name)}</h3>"]
     if isinstance(data.get("meta"), Mapping):
         out.append(f'<p class="muted">{esc(json.dumps(data["meta"], sort_keys=True))}</p>')
@@ -145,12 +153,16 @@ def eval_tables(name: str, data: Mapping[str, Any]) -> str:
         head += f"<th>{esc(stages[-1])} − {esc(stages[0])}</th>" if len(stages) > 1 else ""
         rows = []
         for group in groups:
-            vals = [data[s].get(group, {}).get(metric) for s in stages]
+            vals = [_get(data[s].get(group), metric) for s in stages]
             cells = "".join(f"<td>{fmt(v)}</td>" for v in vals)
             cells += delta(vals[0], vals[-1]) if len(stages) > 1 else ""
             rows.append(f"<tr><td>{esc(group)}</td>{cells}</tr>")
         out.append(f"<table><tr><th>{esc(metric)}</th>{head}</tr>{''.join(rows)}</table>")
     return "".join(out)
+
+
+def _get(values: Any, metric: str) -> Any:
+    return values.get(metric) if isinstance(values, Mapping) else None
 
 
 def _steps_html(steps: Any) -> str:
@@ -177,7 +189,10 @@ def rollout_card(row: Mapping[str, Any], *, open_: bool = False) -> str:
     info = row.get("info") if isinstance(row.get("info"), Mapping) else {}
     good = isinstance(reward, int | float) and reward > 0
     badges = [f'<span class="badge {"good" if good else "bad"}">reward {fmt(reward)}</span>']
-    for key in HEADLINE_INFO[:4]:
+    for key in HEADLINE_FIELDS:
+        if row.get(key) is not None:
+            badges.append(f'<span class="badge">{esc(key)} {fmt(row[key])}</span>')
+    for key in HEADLINE_INFO[:2]:
         if key in info:
             badges.append(f'<span class="badge">{esc(key)} {fmt(info[key])}</span>')
     meta = f"step {row.get('step')} · group {row.get('group', '—')} · {row.get('id', '')}"

@@ -1,8 +1,14 @@
-"""Learning-curve PNGs from metrics.jsonl rows (matplotlib, imported lazily, Agg backend)."""
+"""Learning-curve PNGs from metrics.jsonl rows (matplotlib, imported lazily, Agg backend).
+
+Per-group evaluation keys (`eval/op{g}/{metric}`, written by `trainer.eval_every`) are drawn
+together, one panel per metric with a line per group and the overall `eval/{metric}` dashed
+(`curves_eval_by_op.png`), instead of one panel each.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +16,19 @@ from typing import Any
 # Curves are grouped by metric prefix; this is the order of the figures on the page.
 PREFIX_ORDER = ("reward", "eval", "rollout", "actor", "adv", "perf")
 MAX_PANELS = 12  # per figure; larger groups are split
+GROUP_KEY = re.compile(r"^eval/op(?P<group>[^/]+)/(?P<metric>.+)$")
+
+
+def eval_by_group(keys: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """{metric: [(group, key)]} of the per-group eval keys `eval/op{group}/{metric}`."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for key in sorted(keys):
+        m = GROUP_KEY.match(key)
+        if m:
+            out.setdefault(m["metric"], []).append((m["group"], key))
+    for pairs in out.values():
+        pairs.sort(key=lambda gk: (0, int(gk[0]), "") if gk[0].isdigit() else (1, 0, gk[0]))
+    return out
 
 
 def series(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[int], list[float]]]:
@@ -60,7 +79,9 @@ def plot_curves(
     data = series(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[tuple[str, str]] = []
-    for prefix, keys in group_by_prefix(list(data)):
+    by_group = eval_by_group(list(data))
+    plain = [k for k in data if not GROUP_KEY.match(k)]
+    for prefix, keys in group_by_prefix(plain):
         for part in range(0, len(keys), MAX_PANELS):
             chunk = keys[part : part + MAX_PANELS]
             ncols = min(3, len(chunk))
@@ -77,6 +98,27 @@ def plot_curves(
             fig.savefig(out_dir / name, dpi=dpi)
             plt.close(fig)
             written.append((prefix, name))
+    if by_group:
+        metrics = list(by_group)
+        ncols = min(3, len(metrics))
+        nrows = math.ceil(len(metrics) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.7 * nrows), squeeze=False)
+        for ax, metric in zip(axes.flat, metrics):
+            for group, key in by_group[metric]:
+                ax.plot(*data[key], marker="o", ms=3, lw=1.0, label=f"op {group}")
+            if f"eval/{metric}" in data:
+                ax.plot(*data[f"eval/{metric}"], "k--", lw=1.2, label="overall")
+            ax.set_title(f"eval/{metric} by op", fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            ax.set_xlabel("step", fontsize=7)
+            ax.legend(fontsize=6)
+        for ax in list(axes.flat)[len(metrics) :]:
+            ax.axis("off")
+        fig.tight_layout()
+        fig.savefig(out_dir / "curves_eval_by_op.png", dpi=dpi)
+        plt.close(fig)
+        written.append(("eval by op", "curves_eval_by_op.png"))
     return written
 
 

@@ -6,7 +6,11 @@ Reads from the run directory (every file optional, so a running or crashed run s
     metrics.jsonl    one row per step                    -> learning curves (PNG) and a summary
     samples.jsonl    logged rollouts                     -> browsable rollouts with reward info
     eval*.json       {"before": {op: {metric: value}}, "after": {...}, "meta": {...}}
-                     (any number of stages; groups are usually op counts) -> eval tables
+                     (any number of stages; groups are usually op counts) -> eval tables;
+                     a `reasonrl eval` result ({"settings", "overall", "per_op"}) is one stage.
+                     eval_step{N}.json (one per evaluation of `trainer.eval_every`) are not
+                     tabled one by one: eval.json holds the first and latest of them and the
+                     eval/ keys of metrics.jsonl give their curves.
 
 Writes RUN_DIR/report/index.html and RUN_DIR/report/img/*.png.
 """
@@ -52,16 +56,36 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def as_stages(data: dict[str, Any]) -> dict[str, Any]:
+    """An eval file as {stage: {group: {metric: value}}, "meta": {...}}: a single evaluation
+    (`EvalResult.to_dict`: settings, overall, per_op) becomes one stage with an "overall" row."""
+    if isinstance(data.get("per_op"), dict) and isinstance(data.get("overall"), dict):
+        meta = {k: v for k, v in data.items() if k not in ("per_op", "overall", "records")}
+        return {"result": {**data["per_op"], "overall": data["overall"]}, "meta": meta}
+    meta = data.get("meta")
+    if isinstance(meta, dict) and all(isinstance(data.get(s), dict) for s in ("before", "after")):
+        # the quickstart / trainer.eval_every schema keeps the overall metrics in meta
+        data = dict(data)
+        for stage in ("before", "after"):
+            overall = meta.get(f"overall_{stage}")
+            if isinstance(overall, dict) and "overall" not in data[stage]:
+                data[stage] = {**data[stage], "overall": overall}
+    return data
+
+
 def read_evals(run_dir: Path) -> list[tuple[str, dict[str, Any]]]:
-    """[(file name, content)] of RUN_DIR/eval*.json, skipping unreadable files."""
+    """[(file name, content as stages)] of RUN_DIR/eval*.json but eval_step*.json, skipping
+    unreadable files."""
     out = []
     for path in sorted(run_dir.glob("eval*.json")):
+        if path.name.startswith("eval_step"):
+            continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
         if isinstance(data, dict):
-            out.append((path.name, data))
+            out.append((path.name, as_stages(data)))
     return out
 
 
@@ -108,9 +132,17 @@ def _summary(run_dir: Path, metrics: list[dict[str, Any]], config_text: str) -> 
         ("report written", time.strftime("%Y-%m-%d %H:%M:%S")),
     ]
     html = H.summary_table(pairs)
-    keys = [k for k in SUMMARY_KEYS if k in last] or [k for k in last if "/" in k][:8]
+    # First and last value of each metric: rows differ in keys (step 0 holds only eval/ keys).
+    first: dict[str, Any] = {}
+    latest: dict[str, Any] = {}
+    for row in metrics:
+        for key, value in row.items():
+            first.setdefault(key, value)
+            latest[key] = value
+    keys = [k for k in SUMMARY_KEYS if k in latest] or [k for k in latest if "/" in k][:8]
+    keys += [k for k in latest if k.startswith("eval/") and k.count("/") == 1][:4]
     if metrics and keys:
-        html += "<h3>first vs last step</h3>" + H.first_last_table(metrics[0], last, keys)
+        html += "<h3>first vs last step</h3>" + H.first_last_table(first, latest, keys)
     return html
 
 

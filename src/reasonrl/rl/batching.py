@@ -88,3 +88,11 @@ def trim(batch: Batch) -> Batch:
         old_logprobs=None if batch.old_logprobs is None else batch.old_logprobs[:, :right],
         ref_logprobs=None if batch.ref_logprobs is None else batch.ref_logprobs[:, :right],
     )
+
+
+def micro_batches(batch: Batch, rows: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """Split `rows` of `batch` into chunks of `size`, sorted by length so that each micro-batch
+    pads only to its own longest sequence (use with `trim`)."""
+    lengths = batch.attention_mask[rows].sum(dim=1)
+    ordered = rows[torch.argsort(lengths, stable=True)]
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]

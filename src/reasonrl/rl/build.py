@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import torch
 
+from reasonrl.algos.kl import AdaptiveKLController, FixedKLController
 from reasonrl.config import RLConfig
 from reasonrl.data.sources import ListSource, PromptSource, SynthSource
 from reasonrl.models.io import load_policy
@@ -29,16 +30,17 @@ def lr_schedule(cfg: RLConfig) -> Callable[[int], float]:
 
 
 def make_engine(cfg: RLConfig, model: torch.nn.Module, tokenizer: object) -> RolloutEngine:
-    """The rollout engine named by `rollout.engine`."""
-    if cfg.rollout.engine != "hf":
-        raise NotImplementedError(
-            f"rollout.engine={cfg.rollout.engine!r} is not wired into training yet; use 'hf'"
-        )
-    from reasonrl.rollout.hf_engine import HFEngine
+    """The rollout engine named by `rollout.engine` (`reasonrl.rollout.registry.ENGINES`)."""
+    from reasonrl.models.io import resolve_policy_path
+    from reasonrl.rollout.registry import EngineArgs, create_engine
 
-    return HFEngine(
-        model, tokenizer, dtype=cfg.model.dtype, max_batch_size=cfg.rollout.max_batch_size
+    args = EngineArgs(
+        model_path=str(resolve_policy_path(cfg.model.path)),
+        dtype=cfg.model.dtype,
+        device=cfg.model.device,
+        max_batch_size=cfg.rollout.max_batch_size,
     )
+    return create_engine(cfg.rollout.engine, args, model, tokenizer)
 
 
 def make_source(cfg: RLConfig) -> PromptSource:
@@ -76,6 +78,14 @@ def make_reward(cfg: RLConfig) -> RewardFn:
     return REWARDS[kind]
 
 
+def make_kl_controller(cfg: RLConfig) -> FixedKLController | AdaptiveKLController:
+    """Fixed `algo.kl_coef`, or adapted towards `algo.kl_target` (Ziegler et al. 2019)."""
+    a = cfg.algo
+    if a.kl_target is None:
+        return FixedKLController(a.kl_coef)
+    return AdaptiveKLController(a.kl_coef, target=a.kl_target, horizon=a.kl_horizon)
+
+
 def build_state(cfg: RLConfig, *, reward_fn: RewardFn | None = None) -> TrainState:
     """Model, optimizer, schedule, engine, prompt source and reward from the config.
 
@@ -96,6 +106,11 @@ def build_state(cfg: RLConfig, *, reward_fn: RewardFn | None = None) -> TrainSta
     ref_model = None
     if cfg.algo.kl_coef > 0:  # the reference model exists only when KL is on
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    critic = None
+    if cfg.algo.advantage == "gae":  # PPO's learned value model
+        from reasonrl.rl.critic import Critic
+
+        critic = Critic.from_config(cfg, device=cfg.model.device)
     return TrainState(
         cfg=cfg,
         model=model,
@@ -106,4 +121,6 @@ def build_state(cfg: RLConfig, *, reward_fn: RewardFn | None = None) -> TrainSta
         source=make_source(cfg),
         reward_fn=reward_fn or make_reward(cfg),
         ref_model=ref_model,
+        critic=critic,
+        kl_ctl=make_kl_controller(cfg),
     )

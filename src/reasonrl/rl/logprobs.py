@@ -11,6 +11,8 @@ from typing import Literal
 import torch
 
 from reasonrl.algos.logprobs import entropy_from_logits, selected_logprobs
+from reasonrl.rl.batching import micro_batches, trim
+from reasonrl.runtime.precision import autocast
 from reasonrl.types import Batch
 
 
@@ -51,3 +53,29 @@ def response_logprobs(
         with torch.no_grad():
             ent = entropy_from_logits(logits.detach())
     return logprobs, ent
+
+
+@torch.no_grad()
+def batch_logprobs(
+    model: torch.nn.Module,
+    batch: Batch,
+    *,
+    micro_batch_size: int,
+    temperature: float = 1.0,
+    dtype: str = "auto",
+    rows: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(N, T) response log-probs of a whole batch under `model`, without gradient.
+
+    The old (behaviour) and reference log-probs of a step: micro-batched and trimmed like the
+    update, so they cost one forward each. Rows outside `rows` (default: all) are left at 0.
+    """
+    out = torch.zeros_like(batch.response_mask, dtype=torch.float32)
+    every = torch.arange(batch.input_ids.shape[0]) if rows is None else rows
+    device = next(model.parameters()).device  # CPU or CUDA autocast, as the model lives
+    for idx in micro_batches(batch, every, micro_batch_size):
+        mb = trim(batch.select(idx))
+        with autocast(dtype, device):
+            logp, _ = response_logprobs(model, mb, temperature=temperature)
+        out[idx, : logp.shape[1]] = logp.float() * mb.response_mask
+    return out

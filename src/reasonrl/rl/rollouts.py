@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from reasonrl.algos.shaping import overlong_penalty
 from reasonrl.data.templates import encode_prompt  # one prompt encoding for SFT, RL and eval
-from reasonrl.rewards.api import call_reward
+from reasonrl.rewards.api import call_reward, is_correct
 from reasonrl.rollout.base import SamplingParams
 from reasonrl.types import Completion, RewardResult, Rollout, Sample
 
@@ -29,15 +28,21 @@ MAX_DYNAMIC_ROUNDS = 4
 
 @dataclass
 class Groups:
-    """B prompts with G scored completions each (row-major flattening: prompt b, completion g)."""
+    """B prompts with G scored completions each (row-major flattening: prompt b, completion g).
+
+    `scores` are the RAW rewards (B, G), NaN where the reward was not applicable (None); shaping
+    (length penalties) happens later, in `rl.advantage.shaped_scores`, so that dynamic sampling
+    and the reward metrics see what the verifier said.
+    """
 
     samples: list[Sample]
     prompt_ids: list[list[int]]
     completions: list[list[Completion]]
     rewards: list[list[RewardResult]]
-    scores: torch.Tensor  # (B, G) float, shaped rewards used for advantages
+    scores: torch.Tensor  # (B, G) float32 raw rewards, NaN = not applicable
     generated_groups: int = 0  # groups generated in total (>= B with dynamic sampling)
     rounds: int = 1
+    greedy_scores: torch.Tensor | None = None  # (B,) raw reward of a greedy completion (ReMax)
 
     @property
     def gen_tokens(self) -> int:
@@ -58,30 +63,63 @@ class Groups:
             for c, r in zip(comps, rews, strict=True)
         ]
 
+    def applicable(self) -> torch.Tensor:
+        """(B, G) bool: the reward applied (its score was not None)."""
+        return ~torch.isnan(self.scores)
+
+    def lengths(self) -> torch.Tensor:
+        """(B, G) completion lengths in tokens."""
+        return torch.tensor([[len(c.token_ids) for c in g] for g in self.completions])
+
+    def correct(self) -> torch.Tensor:
+        """(B, G) bool: final answer right (`RewardResult.outcome`; unknown -> score >= 1)."""
+        return torch.tensor([[is_correct(r) for r in g] for g in self.rewards], dtype=torch.bool)
+
     def truncated(self) -> torch.Tensor:
         """(B*G,) bool: True where a completion hit max_new_tokens."""
         return torch.tensor([c.truncated for c in self.flat_completions()], dtype=torch.bool)
 
     def metrics(self) -> dict[str, float]:
+        """Rollout and RAW reward metrics. Not-applicable rewards are counted
+        (`reward/not_applicable`) and left out of every mean."""
         flat = [r for group in self.rewards for r in group]
-        lengths = torch.tensor(
-            [len(c.token_ids) for c in self.flat_completions()], dtype=torch.float
-        )
+        applied = [r for r in flat if r.score is not None]
+        lengths = self.lengths().float()
         out = {
-            "reward/mean": float(self.scores.mean()),
+            "reward/mean": _mean([float(r.score) for r in applied]),  # type: ignore[arg-type]
             "reward/failed": float(sum(bool(r.info.get("failed")) for r in flat)),
+            "reward/not_applicable": float(len(flat) - len(applied)),
             "rollout/len_mean": float(lengths.mean()),
             "rollout/len_max": float(lengths.max()),
             "rollout/truncated_frac": float(self.truncated().float().mean()),
-            "rollout/zero_std_frac": float((self.scores.std(dim=1) == 0).float().mean()),
+            "rollout/zero_std_frac": float(sum(not informative(row) for row in self.scores))
+            / len(self.scores),
             "rollout/groups_generated": float(self.generated_groups),
             "rollout/rounds": float(self.rounds),
         }
-        for key in ("outcome", "verified_correct", "process"):
-            values = [float(r.info[key]) for r in flat if key in r.info]
-            if values:
-                out[f"reward/{key}"] = sum(values) / len(values)
+        typed = {
+            "reward/outcome": [r.outcome for r in applied],
+            "reward/verified_correct": [r.verified for r in applied],
+            "reward/process": [r.info.get("process") for r in applied],  # synth diagnostic
+        }
+        for key, values in typed.items():
+            known = [float(v) for v in values if v is not None]
+            if known:
+                out[key] = _mean(known)
+        if self.greedy_scores is not None:
+            out["reward/greedy_mean"] = float(self.greedy_scores.nanmean())
         return out
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def informative(scores: torch.Tensor) -> bool:
+    """A group teaches something when at least two applicable rewards differ (DAPO's filter,
+    applied to the raw rewards: a length penalty alone must not make a group look informative)."""
+    ok = scores[~torch.isnan(scores)]
+    return len(ok) >= 2 and bool(ok.max() > ok.min())
 
 
 def _score(
@@ -91,16 +129,11 @@ def _score(
         [call_reward(state.reward_fn, s, c) for c in group]
         for s, group in zip(samples, completions, strict=True)
     ]
-    scores = torch.tensor([[r.score or 0.0 for r in group] for group in rewards])
-    algo, cfg = state.cfg.algo, state.cfg
-    if algo.overlong_buffer:
-        lengths = torch.tensor([[len(c.token_ids) for c in g] for g in completions])
-        scores = scores + overlong_penalty(
-            lengths,
-            max_len=cfg.rollout.max_new_tokens,
-            buffer=algo.overlong_buffer,
-            factor=algo.overlong_factor,
-        )
+    nan = float("nan")
+    scores = torch.tensor(
+        [[nan if r.score is None else r.score for r in group] for group in rewards],
+        dtype=torch.float32,
+    )
     return rewards, scores
 
 
@@ -123,7 +156,7 @@ def sample_groups(state: TrainState, params: SamplingParams, timer: Timer) -> Gr
             rewards, scores = _score(state, samples, completions)
         rounds, generated = rounds + 1, generated + len(samples)
         last = list(zip(samples, prompt_ids, completions, rewards, scores, strict=True))
-        kept += [g for g in last if not dynamic or bool(g[4].max() > g[4].min())]
+        kept += [g for g in last if not dynamic or informative(g[4])]
     if not kept:  # every group was uninformative: train on the last round (its update is skipped)
         kept = last
     kept = kept[:want]
@@ -136,3 +169,12 @@ def sample_groups(state: TrainState, params: SamplingParams, timer: Timer) -> Gr
         generated_groups=generated,
         rounds=rounds,
     )
+
+
+def greedy_baseline(state: TrainState, groups: Groups, params: SamplingParams) -> torch.Tensor:
+    """ReMax's baseline: the raw reward of one greedy completion per prompt, (B,); NaN where the
+    reward does not apply (arXiv 2310.10505, Alg. 1)."""
+    greedy = replace(params, n=1, greedy=True)
+    completions = state.engine.generate(groups.prompt_ids, greedy)
+    _, scores = _score(state, groups.samples, completions)
+    return scores[:, 0]

@@ -1,6 +1,9 @@
-"""A whole RL run: build the pieces, loop `train_step`, log, checkpoint, resume.
+"""A whole RL run: build the pieces, loop `train_step`, log, evaluate, checkpoint, resume.
 
 reasonrl train recipes/grpo.yaml algo.clip_high=0.28 [--resume]
+
+Held-out evaluation (`trainer.eval_every`, `rl/evaluation.py`) runs at step 0, every N steps and
+at the last step, before that step's metrics row is written and its checkpoint saved.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from reasonrl.config import RLConfig, save_resolved
 from reasonrl.rewards.api import RewardFn
 from reasonrl.rl.build import build_state
+from reasonrl.rl.evaluation import RunEvaluator, forget_evals_after
 from reasonrl.rl.state import TrainState
 from reasonrl.rl.step import train_step
 from reasonrl.runtime.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -47,6 +51,9 @@ def _resume_or_start(state: TrainState, run_dir: Path, resume: bool) -> None:
                             scheduler=state.scheduler)  # fmt: skip
     state.step = int(extra["step"])
     state.source.load_state_dict(extra["sampler_state"])
+    state.kl_ctl.load_state_dict(extra["extra"]["kl_ctl"])
+    if state.critic is not None:
+        state.critic.load_state_dict(extra["extra"]["critic"])
     state.engine.load_weights(state.model.named_parameters())
 
 
@@ -59,7 +66,10 @@ def _save(state: TrainState, run_dir: Path) -> Path:
         scheduler=state.scheduler,
         sampler_state=state.source.state_dict(),
         engine_state=None,  # the HF engine shares the model's weights: nothing else to keep
-        extra={},
+        extra={
+            "kl_ctl": state.kl_ctl.state_dict(),  # the adaptive KL coefficient is trainer state
+            "critic": None if state.critic is None else state.critic.state_dict(),
+        },
         keep_last=state.cfg.trainer.keep_last,
     )
 
@@ -76,10 +86,11 @@ def train(
     state = build_state(cfg, reward_fn=reward_fn)
     _resume_or_start(state, run_dir, resume)
     resumed_at = state.step if state.step > 0 else None
+    forget_evals_after(run_dir, resumed_at)  # as the metric logs drop rows after the checkpoint
     save_resolved(cfg, run_dir)
     t = cfg.trainer
-    start = time.monotonic()
     bar = StepProgress(t.steps, label="RL", initial=state.step, enabled=progress)
+    evaluator = RunEvaluator.for_run(cfg, log=bar.log)  # reads the held-out data: fails early
     with (
         bar,
         # metric lines go to the console whenever no live bar shows progress (e.g. redirected)
@@ -88,14 +99,24 @@ def train(
         ) as metrics_log,
         closing(SampleLogger(run_dir, resume_step=resumed_at)) as sample_log,
     ):
+        if evaluator is not None and state.step == 0:  # the starting policy, in a row of its own
+            metrics_log.log(0, evaluator.evaluate(state))
+        # The time budget counts training only: evaluation time (eval_s) stays outside it, so
+        # trainer.eval_every does not change how many steps a budget buys.
+        start, eval_s = time.monotonic(), 0.0
         while state.step < t.steps:
-            metrics = train_step(state)
+            metrics, groups = train_step(state)
+            elapsed = time.monotonic() - start - eval_s
+            out_of_time = t.time_budget_s is not None and elapsed > t.time_budget_s
+            last = state.step == t.steps or out_of_time
+            if evaluator is not None and evaluator.due(state.step, last=last):
+                metrics |= evaluator.evaluate(state)  # before the save: resume never redoes it
+                eval_s += metrics["perf/eval_s"]
             metrics_log.log(state.step, metrics)
             bar.update(state.step, progress_stats(metrics))
             if state.step % t.sample_every == 0:
-                sample_log.log(state.step, state.history["last_groups"].rollouts())
-            out_of_time = t.time_budget_s is not None and time.monotonic() - start > t.time_budget_s
-            if state.step % t.save_every == 0 or state.step == t.steps or out_of_time:
+                sample_log.log(state.step, groups.rollouts())
+            if state.step % t.save_every == 0 or last:
                 _save(state, run_dir)
             if out_of_time:
                 break

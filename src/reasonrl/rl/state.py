@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from reasonrl.algos.kl import FixedKLController, KLController
 from reasonrl.config import RLConfig
 from reasonrl.data.sources import PromptSource
 from reasonrl.rewards.api import RewardFn
 from reasonrl.rollout.base import RolloutEngine, SamplingParams
+
+if TYPE_CHECKING:
+    from reasonrl.rl.critic import Critic
 
 
 @dataclass
@@ -26,8 +30,9 @@ class TrainState:
     source: PromptSource
     reward_fn: RewardFn
     ref_model: torch.nn.Module | None = None
+    critic: Critic | None = None  # the value model of PPO (advantage=gae)
+    kl_ctl: KLController = field(default_factory=lambda: FixedKLController(0.0))
     step: int = 0
-    history: dict[str, Any] = field(default_factory=dict)
 
 
 def sampling_params(cfg: RLConfig, step: int) -> SamplingParams:

@@ -1,60 +1,106 @@
 """The RL training loop. `train_step` is the whole algorithm on one screen:
 
-    prompts -> rollout -> rewards -> advantages -> (old / ref log-probs) -> update -> weight sync
+    rollout (+ dynamic sampling) -> shaping -> old / ref log-probs, values -> advantages
+    -> critic update -> policy update (ppo_epochs) -> KL controller -> weight sync
 
-Every formula lives in `reasonrl.algos` (one hop away); everything here is orchestration.
+Every formula lives in `reasonrl.algos` (one hop away, or two through `rl.advantage`);
+everything here is orchestration. Metrics of a multi-epoch update: `actor/*` is the mean over
+epochs and `actor/epoch{k}/*` (k = 1..ppo_epochs) each epoch's own values.
 """
 
 from __future__ import annotations
 
 import torch
 
-from reasonrl.algos.advantages import ADVANTAGES, advantage_kwargs
+from reasonrl.algos.kl import kl_penalty
 from reasonrl.algos.shaping import overlong_filter_mask
+from reasonrl.rl.advantage import compute_advantages, shaped_scores
 from reasonrl.rl.batching import collate
-from reasonrl.rl.logprobs import response_logprobs
-from reasonrl.rl.rollouts import Groups, sample_groups
+from reasonrl.rl.logprobs import batch_logprobs
+from reasonrl.rl.rollouts import Groups, greedy_baseline, sample_groups
 from reasonrl.rl.state import TrainState, sampling_params
 from reasonrl.rl.update import policy_update
-from reasonrl.runtime.precision import autocast
+from reasonrl.runtime.metrics import reduce_metrics
 from reasonrl.runtime.timing import Timer
+from reasonrl.types import Batch
 
 
-def train_step(state: TrainState) -> dict[str, float]:
-    """One RL step: sample, score, compute advantages, update the policy, sync the engine."""
+def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
+    """One RL step; returns its metrics and the scored groups it trained on."""
     cfg, algo, timer = state.cfg, state.cfg.algo, Timer()
-    with timer("rollout"):
-        groups: Groups = sample_groups(
-            state, sampling_params(cfg, state.step), timer
-        )  # B prompts x G
-    adv_fn = ADVANTAGES[algo.advantage]
-    advantages = adv_fn(groups.scores, **advantage_kwargs(algo.advantage, dict(algo)))  # (B, G)
-    batch = collate(
-        groups.flat_prompt_ids(),
-        groups.flat_completions(),
-        advantages.reshape(-1),
-        pad_id=state.tokenizer.pad_token_id,
-    )
+    params = sampling_params(cfg, state.step)
+    with timer("rollout"):  # B prompts x G; with dynamic sampling only informative groups
+        groups = sample_groups(state, params, timer)
+        if algo.advantage == "remax":  # ReMax: a greedy completion's reward is the baseline
+            groups.greedy_scores = greedy_baseline(state, groups, params)
+    scores = shaped_scores(groups, cfg)  # (B, G): overlong / length shaping of the raw rewards
+    zeros = torch.zeros(scores.numel())  # advantages are filled in below
+    batch = collate(groups.flat_prompt_ids(), groups.flat_completions(), zeros,
+                    pad_id=state.tokenizer.pad_token_id)  # fmt: skip
+    keep = groups.applicable().reshape(-1).float()  # a not-applicable reward teaches nothing
     if algo.overlong_filter:  # DAPO: truncated samples carry no loss
-        keep = overlong_filter_mask(groups.truncated())
-        batch = batch.with_fields(response_mask=batch.response_mask * keep[:, None])
-    with timer("ref_logprobs"), torch.no_grad(), autocast(cfg.model.dtype):
+        keep = keep * overlong_filter_mask(groups.truncated())
+    batch = batch.with_fields(response_mask=batch.response_mask * keep[:, None])
+    lp = {"micro_batch_size": algo.micro_batch_size, "temperature": cfg.rollout.temperature,
+          "dtype": cfg.model.dtype}  # fmt: skip
+    with timer("logprobs"):  # before any weight changes: the PPO ratio's denominator and pi_ref
         if state.ref_model is not None:
-            ref, _ = response_logprobs(state.ref_model, batch, temperature=cfg.rollout.temperature)
-            batch = batch.with_fields(ref_logprobs=ref)
+            batch = batch.with_fields(ref_logprobs=batch_logprobs(state.ref_model, batch, **lp))
+        if algo.ppo_epochs > 1 or algo.kl_in == "reward":
+            batch = batch.with_fields(old_logprobs=batch_logprobs(state.model, batch, **lp))
+        values = state.critic.values(batch) if state.critic is not None else None
+    kl = None
+    if algo.kl_in == "reward" and batch.ref_logprobs is not None:
+        kl = kl_penalty(batch.old_logprobs, batch.ref_logprobs, kind=algo.kl_estimator)
+    advantages, returns = compute_advantages(
+        cfg, scores, batch.response_mask, values=values, kl=kl, kl_coef=state.kl_ctl.value,
+        greedy_scores=groups.greedy_scores,
+    )  # fmt: skip
+    batch = batch.with_fields(advantages=advantages)
+    metrics: dict[str, float] = {}
     with timer("update"):
-        actor_metrics = [
-            policy_update(state.model, state.optimizer, batch, cfg) for _ in range(algo.ppo_epochs)
-        ]
+        if state.critic is not None:
+            assert returns is not None and values is not None
+            metrics |= state.critic.update(batch, returns, values, epochs=algo.ppo_epochs)
+        if state.step >= cfg.critic.warmup_steps or state.critic is None:
+            kl_coef = state.kl_ctl.value
+            epochs = [policy_update(state.model, state.optimizer, batch, cfg, kl_coef=kl_coef)
+                      for _ in range(algo.ppo_epochs)]  # fmt: skip
+            metrics |= _epoch_metrics(epochs)
         state.scheduler.step()  # steps count RL steps, skipped updates included
+    step_kl = _kl_metric(kl, batch, metrics)
+    if step_kl is not None:
+        state.kl_ctl.update(step_kl, n_steps=batch.input_ids.shape[0])
+        metrics["actor/kl_coef"] = state.kl_ctl.value
     with timer("sync"):
         state.engine.load_weights(state.model.named_parameters())
     state.step += 1
-    state.history["last_groups"] = groups
-    metrics = groups.metrics() | actor_metrics[-1] | timer.metrics()
-    metrics["adv/mean"] = float(advantages.mean())
-    metrics["adv/abs_mean"] = float(advantages.abs().mean())
+    metrics |= groups.metrics() | timer.metrics()
+    metrics["reward/shaped"] = float(scores.mean())
+    valid = batch.response_mask > 0
+    metrics["adv/mean"] = float(advantages[valid].mean()) if valid.any() else 0.0
+    metrics["adv/abs_mean"] = float(advantages[valid].abs().mean()) if valid.any() else 0.0
     metrics["actor/lr"] = state.scheduler.get_last_lr()[0]
     metrics["perf/gen_tokens_per_s"] = groups.gen_tokens / max(timer.seconds("generate"), 1e-9)
     metrics["perf/step_s"] = timer.total()
-    return metrics
+    return metrics, groups
+
+
+def _epoch_metrics(epochs: list[dict[str, float]]) -> dict[str, float]:
+    """`actor/*` = mean over epochs; with several epochs also `actor/epoch{k}/*` (1-based)."""
+    out = reduce_metrics(epochs)
+    if len(epochs) > 1:
+        for k, m in enumerate(epochs, start=1):
+            out |= {key.replace("actor/", f"actor/epoch{k}/", 1): v for key, v in m.items()}
+    return out
+
+
+def _kl_metric(kl: torch.Tensor | None, batch: Batch, metrics: dict[str, float]) -> float | None:
+    """The step's KL to the reference (token mean): what the adaptive controller tracks."""
+    if kl is not None:  # kl_in=reward: measured on the rollout, mean of sequence means (verl)
+        mask = batch.response_mask
+        rows = mask.sum(dim=1) > 0
+        per_seq = (kl * mask).sum(dim=1)[rows] / mask.sum(dim=1)[rows]
+        return float(per_seq.mean()) if rows.any() else 0.0
+    # kl_in=loss: the token-mean KL of the first epoch, i.e. of the policy that sampled
+    return metrics.get("actor/epoch1/kl_ref", metrics.get("actor/kl_ref"))

@@ -12,8 +12,9 @@ from reasonrl.algos.aggregate import aggregate, global_normalizer
 from reasonrl.algos.objective import policy_objective
 from reasonrl.algos.policy_loss import loss_kwargs
 from reasonrl.config import AlgoConfig, RLConfig
-from reasonrl.rl.batching import trim
+from reasonrl.rl.batching import micro_batches, trim
 from reasonrl.rl.logprobs import response_logprobs
+from reasonrl.runtime.metrics import reduce_metrics
 from reasonrl.runtime.precision import autocast
 from reasonrl.types import Batch
 
@@ -21,29 +22,23 @@ from reasonrl.types import Batch
 def active_rows(batch: Batch, algo: AlgoConfig) -> torch.Tensor:
     """Rows that can contribute gradient.
 
-    With no KL or entropy term, a sequence whose advantages are all zero has exactly zero loss for
-    every loss except Kimi OMD (whose squared term does not vanish), so its forward and backward can
-    be skipped while it still counts in the normaliser. On this task about half of all groups have
-    zero reward spread (rollout/zero_std_frac in the quickstart runs, benchmarks/README.md), so this
-    halves the update time without changing the maths.
+    With no KL or entropy term in the loss, a sequence whose advantages are all zero has exactly
+    zero loss for every loss except Kimi OMD (whose squared term does not vanish), so its forward
+    and backward can be skipped while it still counts in the normaliser. On this task about half
+    of all groups have zero reward spread (rollout/zero_std_frac in the quickstart runs,
+    benchmarks/README.md), so this halves the update time without changing the maths.
     """
     every = torch.arange(batch.input_ids.shape[0])
-    if algo.kl_coef > 0 or algo.entropy_coef > 0 or algo.loss == "kimi_omd":
+    kl_in_loss = algo.kl_coef > 0 and algo.kl_in == "loss"
+    if kl_in_loss or algo.entropy_coef > 0 or algo.loss == "kimi_omd":
         return every
     return every[(batch.advantages != 0).any(dim=1)]
 
 
-def _micro_batches(batch: Batch, rows: torch.Tensor, size: int) -> list[torch.Tensor]:
-    # Sort by length so each micro-batch pads only to its own longest sequence.
-    lengths = batch.attention_mask[rows].sum(dim=1)
-    ordered = rows[torch.argsort(lengths, stable=True)]
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
-
-
 def _loss_matrix(
-    mb: Batch, logp: torch.Tensor, entropy: torch.Tensor | None, algo: AlgoConfig
+    mb: Batch, logp: torch.Tensor, entropy: torch.Tensor | None, algo: AlgoConfig, kl_coef: float
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    if mb.old_logprobs is not None:
+    if mb.old_logprobs is not None:  # recomputed before the first epoch (train_step)
         old = mb.old_logprobs
     elif algo.old_logprobs == "rollout":
         old = mb.rollout_logprobs
@@ -53,16 +48,29 @@ def _loss_matrix(
         logp, old, mb.advantages, mb.response_mask,
         loss=algo.loss, loss_kwargs=loss_kwargs(algo.loss, dict(algo)),
         rollout_logprobs=mb.rollout_logprobs, ref_logprobs=mb.ref_logprobs, entropy=entropy,
-        kl_coef=algo.kl_coef, kl_estimator=algo.kl_estimator, entropy_coef=algo.entropy_coef,
+        kl_coef=kl_coef if algo.kl_in == "loss" else 0.0, kl_estimator=algo.kl_estimator,
+        entropy_coef=algo.entropy_coef,
         is_level=algo.is_level, is_mode=algo.is_mode, is_high=algo.is_high,
     )  # fmt: skip
 
 
 def policy_update(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, cfg: RLConfig
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    cfg: RLConfig,
+    *,
+    kl_coef: float | None = None,
 ) -> dict[str, float]:
-    """Accumulate the loss over micro-batches, clip the gradient and take one optimizer step."""
+    """Accumulate the loss over micro-batches, clip the gradient and take one optimizer step.
+
+    `kl_coef` is the KL weight of this step (the adaptive controller's value; default
+    `algo.kl_coef`). Metrics are means over the batch's response tokens (each micro-batch
+    weighted by its token count), except `actor/loss` (the batch loss: the micro-batch losses
+    add up to it) and `actor/grad_norm`.
+    """
     algo = cfg.algo
+    kl_coef = algo.kl_coef if kl_coef is None else kl_coef
     const = algo.agg_const  # set by the config for seq_mean_token_sum_norm, unused otherwise
     norm = global_normalizer(batch.response_mask, algo.agg, const=const)
     rows = active_rows(batch, algo)
@@ -71,25 +79,28 @@ def policy_update(
         out["actor/skipped_step"] = 1.0
         return out
     optimizer.zero_grad(set_to_none=True)
-    sums: dict[str, float] = {}
-    chunks = _micro_batches(batch, rows, algo.micro_batch_size)
+    rows_metrics: list[dict[str, torch.Tensor]] = []
+    weights: list[float] = []
+    loss_sum = torch.zeros(())
     entropy_mode = "loss" if algo.entropy_coef > 0 else "metric"
-    for idx in chunks:
+    for idx in micro_batches(batch, rows, algo.micro_batch_size):
         mb = trim(batch.select(idx))
-        with autocast(cfg.model.dtype):
+        with autocast(cfg.model.dtype, cfg.model.device):
             logp, entropy = response_logprobs(
                 model, mb, temperature=cfg.rollout.temperature, entropy=entropy_mode
             )
-        loss_mat, metrics = _loss_matrix(mb, logp, entropy, algo)
+        loss_mat, metrics = _loss_matrix(mb, logp, entropy, algo, kl_coef)
         loss = aggregate(loss_mat, mb.response_mask, algo.agg, normalizer=norm, const=const)
         loss.backward()
-        metrics["actor/loss"] = loss.detach()
-        for k, v in metrics.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
+        loss_sum = loss_sum + loss.detach().float().cpu()
+        rows_metrics.append(metrics)
+        weights.append(float(mb.response_mask.sum()))
     max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip is not None else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
     optimizer.step()
-    out |= {k: v / len(chunks) for k, v in sums.items()}
-    out["actor/loss"] = sums["actor/loss"]  # micro-batch losses add up to the batch loss
+    if sum(weights) == 0:  # every active row fully masked: fall back to equal weights
+        weights = [1.0] * len(weights)
+    out |= reduce_metrics(rows_metrics, weights)
+    out["actor/loss"] = float(loss_sum)
     out["actor/grad_norm"] = float(grad_norm)
     return out

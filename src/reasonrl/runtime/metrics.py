@@ -46,6 +46,7 @@ def reduce_metrics(
     """Mean of each key over micro-batches, with one device sync for the whole step.
 
     mean_k = sum_i w_i * x_{i,k} / sum_i w_i over the micro-batches i that report key k.
+    Keys ending in `_max` (e.g. `actor/ratio_max`) are reduced by max instead, `_min` by min.
 
     Args:
         rows: one dict per micro-batch; values are scalar tensors (any device) or floats.
@@ -56,8 +57,8 @@ def reduce_metrics(
     """
     if weights is not None and len(weights) != len(rows):
         raise ValueError(f"{len(weights)} weights for {len(rows)} metric rows")
-    sums: dict[str, list[torch.Tensor]] = {}
-    totals: dict[str, float] = {}
+    values: dict[str, list[torch.Tensor]] = {}
+    wts: dict[str, list[float]] = {}
     for i, row in enumerate(rows):
         w = 1.0 if weights is None else float(weights[i])
         for key, value in row.items():
@@ -65,12 +66,21 @@ def reduce_metrics(
                 value = value.detach().float().mean().cpu()
             else:
                 value = torch.tensor(float(value))
-            sums.setdefault(key, []).append(value * w)
-            totals[key] = totals.get(key, 0.0) + w
-    if not sums:
+            values.setdefault(key, []).append(value)
+            wts.setdefault(key, []).append(w)
+    if not values:
         return {}
-    means = torch.stack([torch.stack(v).sum() / totals[k] for k, v in sums.items()])
-    return dict(zip(sums, means.tolist(), strict=True))
+    reduced = []
+    for key, vals in values.items():
+        stacked = torch.stack(vals)
+        if key.endswith("_max"):
+            reduced.append(stacked.max())
+        elif key.endswith("_min"):
+            reduced.append(stacked.min())
+        else:
+            w = torch.tensor(wts[key])
+            reduced.append((stacked * w).sum() / w.sum())
+    return dict(zip(values, torch.stack(reduced).tolist(), strict=True))
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -244,6 +254,9 @@ def rollout_record(rollout: Any) -> dict[str, Any]:
         "finish_reason": completion.finish_reason,
         "tokens": len(completion.token_ids),
         "reward": _finite_or_none(reward.score),
+        "parsed_answer": reward.answer,  # the completion's answer as the task normalised it
+        "outcome": reward.outcome,
+        "verified": reward.verified,
         "info": _jsonable(reward.info),
     }
 
