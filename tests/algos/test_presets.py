@@ -116,3 +116,18 @@ def test_explicit_keys_beat_the_preset_and_defaults_fill_the_rest():
 
     gspo = RLConfig.model_validate({"algo": {"preset": "gspo"}}).algo
     assert (gspo.loss, gspo.clip_low, gspo.clip_high) == ("gspo", 3e-4, 4e-4)
+
+
+@pytest.mark.parametrize("recipe", ["gspo", "dapo", "dr_grpo", "lite_ppo"])
+def test_model_validate_equals_load_config(recipe: str) -> None:
+    """A recipe's preset resolves the same through load_config and a plain model_validate."""
+    from pathlib import Path
+
+    import yaml
+
+    from reasonrl.config import RLConfig, load_config
+
+    path = Path(__file__).resolve().parents[2] / "recipes" / f"{recipe}.yaml"
+    raw = yaml.safe_load(path.read_text())
+    assert raw["algo"].get("preset"), f"{path.name} sets no preset"
+    assert RLConfig.model_validate(raw).algo == load_config(path).algo

@@ -112,3 +112,10 @@ def test_explained_variance_matches_verl_metric(seed: int) -> None:
     mask = torch.rand(5, 9, generator=g) > 0.4
     ref = 1.0 - torch.var(r[mask] - v[mask]) / (torch.var(r[mask]) + 1e-5)
     assert float(explained_variance(v, r, mask.float())) == pytest.approx(float(ref), abs=1e-4)
+
+
+def test_explained_variance_of_rounding_noise_is_nan() -> None:
+    """All rewards equal: returns differ by float rounding only; no -1e13 in the logs."""
+    r = T([[0.1 + 0.2, 0.3, 0.3 + 1e-8]])
+    v = T([[0.0, 0.1, 0.2]])
+    assert math.isnan(float(explained_variance(v, r, torch.ones_like(r))))

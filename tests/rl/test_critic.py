@@ -221,6 +221,24 @@ def test_several_epochs_take_one_step_each() -> None:
     assert int(state["step"]) == 3
 
 
+def test_mini_batches_take_a_step_per_part_and_fit_faster() -> None:
+    batch = _batch()
+    returns = _returns(batch)
+    one, four = _critic(lr=1e-3), _critic(lr=1e-3)
+    one.update(batch, returns, one.values(batch), epochs=2)
+    four.update(batch, returns, four.values(batch), epochs=2, mini_batches=4)
+    assert int(four.optimizer.state[four.model.head.weight]["step"]) == 2 * min(
+        4, batch_rows(batch)
+    )
+    err = {name: float(((c.values(batch) - returns).abs() * batch.response_mask).sum())
+           for name, c in (("one", one), ("four", four))}  # fmt: skip
+    assert err["four"] < err["one"]
+
+
+def batch_rows(batch) -> int:
+    return int((batch.response_mask > 0).any(dim=1).sum())
+
+
 def test_empty_mask_skips_the_step() -> None:
     batch = _batch()
     empty = batch.with_fields(response_mask=torch.zeros_like(batch.response_mask))

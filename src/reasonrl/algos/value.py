@@ -81,6 +81,9 @@ def value_loss(
     return loss, metrics
 
 
+ZERO_VARIANCE = 1e-10  # Var[R] at or below this: explained variance is undefined (NaN)
+
+
 @torch.no_grad()
 def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> Tensor:
     """1 - Var[R - V] / Var[R] over the valid tokens (mask 1).
@@ -89,7 +92,9 @@ def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> Tensor:
     Both variances are taken over the same tokens, so the Bessel correction cancels (verl's
     `critic/vf_explained_var` in `verl/trainer/ppo/metric_utils.py` uses torch.var on the masked
     tokens, plus 1e-5 in the denominator; here there is no epsilon). NaN where it is undefined:
-    fewer than two valid tokens or returns with zero variance (the metrics writer logs null).
+    fewer than two valid tokens or returns with (numerically) zero variance, Var[R] <= 1e-10:
+    a batch where every reward is equal leaves returns that differ only by float rounding, and
+    dividing by that would log -1e13 (the metrics writer logs NaN as null).
 
     Args:
         values: (N, T) predicted values.
@@ -112,4 +117,5 @@ def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> Tensor:
 
     var_r = var(r)
     ev = 1.0 - var(diff) / var_r.clamp(min=torch.finfo(torch.float32).tiny)
-    return torch.where((n >= 2) & (var_r > 0), ev, torch.full_like(ev, float("nan")))
+    defined = (n >= 2) & (var_r > ZERO_VARIANCE)
+    return torch.where(defined, ev, torch.full_like(ev, float("nan")))

@@ -215,6 +215,9 @@ class CriticConfig(ConfigModel):
     value_clip: Float | None = Field(0.5, gt=0)
     """PPO value clipping range around the rollout-time values (verl cliprange_value 0.5);
     None = unclipped squared error."""
+    mini_batches: PosInt = 1
+    """Critic optimizer steps per pass over a batch (the rows split into this many parts, as
+    verl's critic ppo_mini_batch_size does); the passes are algo.ppo_epochs."""
     warmup_steps: NonNegInt = 0
     """Steps during which only the critic learns (the policy is not updated; verl critic_warmup)."""
 

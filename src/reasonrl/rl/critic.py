@@ -29,6 +29,7 @@ Design decisions:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -198,24 +199,35 @@ class Critic:
         return out
 
     def update(
-        self, batch: Batch, returns: Tensor, old_values: Tensor, *, epochs: int = 1
+        self,
+        batch: Batch,
+        returns: Tensor,
+        old_values: Tensor,
+        *,
+        epochs: int = 1,
+        mini_batches: int = 1,
     ) -> dict[str, float]:
-        """`epochs` optimizer steps of the clipped value loss on the whole batch.
+        """`epochs` x `mini_batches` optimizer steps of the clipped value loss.
 
-        Each epoch accumulates token-mean gradients over micro-batches with the batch's valid
-        token count as the one normaliser, clips the gradient norm and takes one AdamW step.
-        Gradients are left in `.grad` after the last step (as `policy_update` does).
+        Each epoch splits the rows with a valid token into `mini_batches` interleaved parts
+        (rows i, i+k, i+2k, ...; k = mini_batches, as verl's ppo_mini_batch_size splits a batch)
+        and, for each part, accumulates token-mean gradients over micro-batches with the part's
+        valid token count as the one normaliser, clips the gradient norm and takes one AdamW
+        step. Gradients are left in `.grad` after the last step (as `policy_update` does).
 
         Args:
             batch: the rollout batch (its `response_mask` selects the tokens that count).
             returns: (N, T) regression targets (GAE returns).
             old_values: (N, T) values at rollout time (`values(batch)`; the clip anchor).
             epochs: passes over the batch (`algo.ppo_epochs`).
+            mini_batches: optimizer steps per pass (`critic.mini_batches`); more steps fit a
+                fresh value head faster at the same compute.
 
         Returns:
             critic/value_loss, critic/vf_clipfrac, critic/value_error (mean |V - R|),
             critic/values_mean: token-weighted means over every micro-batch of every epoch;
-            critic/grad_norm: mean pre-clip norm over epochs; critic/returns_mean: mean R;
+            critic/grad_norm: mean pre-clip norm over the optimizer steps;
+            critic/returns_mean: mean R;
             critic/explained_variance: of `old_values` against `returns` over the batch (how
             well the critic predicted these returns before this update; verl's
             critic/vf_explained_var).
@@ -226,10 +238,10 @@ class Critic:
                 raise ValueError(
                     f"{name} has shape {tuple(given.shape)}, expected {tuple(mask.shape)}"
                 )
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
-        norm = global_normalizer(mask, "token_mean").to(self.device)
+        if epochs < 1 or mini_batches < 1:
+            raise ValueError(f"epochs and mini_batches must be >= 1, got {epochs}, {mini_batches}")
         rows = torch.arange(mask.shape[0])[(mask > 0).any(dim=1).cpu()]
+        parts = [rows[i::mini_batches] for i in range(min(mini_batches, len(rows)))]
         out = {
             "critic/returns_mean": float(masked_mean(returns.float(), mask)),
             "critic/explained_variance": float(explained_variance(old_values, returns, mask)),
@@ -241,9 +253,10 @@ class Critic:
         weights: list[float] = []
         grad_norms: list[Tensor] = []
         max_norm = float("inf") if self.grad_clip is None else self.grad_clip
-        for _ in range(epochs):
+        for _, part in itertools.product(range(epochs), parts):
             self.optimizer.zero_grad(set_to_none=True)
-            for idx in micro_batches(batch, rows, self.micro_batch_size):
+            norm = global_normalizer(mask[part], "token_mean").to(self.device)
+            for idx in micro_batches(batch, part, self.micro_batch_size):
                 mb = trim(batch.select(idx)).to(self.device)
                 t = mb.response_mask.shape[1]
                 target = returns[idx, :t].to(self.device, torch.float32)

@@ -61,7 +61,8 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
     with timer("update"):
         if state.critic is not None:
             assert returns is not None and values is not None
-            metrics |= state.critic.update(batch, returns, values, epochs=algo.ppo_epochs)
+            metrics |= state.critic.update(batch, returns, values, epochs=algo.ppo_epochs,
+                                           mini_batches=cfg.critic.mini_batches)  # fmt: skip
         if state.step >= cfg.critic.warmup_steps or state.critic is None:
             kl_coef = state.kl_ctl.value
             epochs = [policy_update(state.model, state.optimizer, batch, cfg, kl_coef=kl_coef)
