@@ -179,3 +179,24 @@ def test_eval_file_without_eval_every_is_reported_unread(tmp_path: Path) -> None
     lines: list[str] = []
     assert RunEvaluator.for_run(cfg, log=lines.append) is None
     assert "is not read" in lines[-1]
+
+
+def test_summary_is_first_vs_latest_and_skips_torn_files(tmp_path: Path) -> None:
+    from reasonrl.rl.evaluation import write_summary
+
+    for step, value in ((0, 0.1), (3, 0.2), (5, 0.3)):
+        result = {
+            "step": step,
+            "source": "s",
+            "settings": {"n": 1},
+            "overall": {"pass@1": value, "problems": 2.0},
+            "per_op": {"2": {"pass@1": value}},
+        }
+        (tmp_path / f"eval_step{step}.json").write_text(json.dumps(result))  # fmt: skip
+    (tmp_path / "eval_step7.json").write_text("{torn")  # a half-written file is not the latest
+    summary = json.loads(write_summary(tmp_path).read_text())
+    assert summary["before"] == {"2": {"pass@1": 0.1}} and summary["after"] == {
+        "2": {"pass@1": 0.3}
+    }
+    assert summary["meta"]["evaluated_steps"] == [0, 3, 5] and summary["meta"]["first_step"] == 0
+    assert summary["meta"]["overall_after"]["pass@1"] == 0.3 and summary["meta"]["problems"] == 2

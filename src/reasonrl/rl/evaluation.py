@@ -199,11 +199,12 @@ def write_summary(run_dir: Path) -> Path | None:
     evaluation; meta: steps (latest step), first_step, evaluated_steps, overall_before,
     overall_after, problems, source, settings.
     """
-    steps = [s for s in evaluated_steps(run_dir) if _read_step(run_dir, s) is not None]
-    if not steps:
+    read = {s: _read_step(run_dir, s) for s in evaluated_steps(run_dir)}
+    loaded = {s: data for s, data in read.items() if data is not None}  # each file read once
+    if not loaded:
         return None
-    first, last = _read_step(run_dir, steps[0]), _read_step(run_dir, steps[-1])
-    assert first is not None and last is not None
+    steps = list(loaded)
+    first, last = loaded[steps[0]], loaded[steps[-1]]
     payload = {
         "before": first["per_op"],
         "after": last["per_op"],
@@ -257,7 +258,6 @@ class RunEvaluator:
         self.samples = list(samples)
         self.source = source
         self.log = log
-        self.seconds = 0.0  # wall time spent evaluating (kept out of the time budget)
         self._done: set[int] = set()
 
     @classmethod
@@ -291,7 +291,6 @@ class RunEvaluator:
         write_summary(run_dir)
         self._done.add(step)
         seconds = time.monotonic() - t0
-        self.seconds += seconds
         metrics = eval_metrics(result)
         shown = "  ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k.count("/") == 1)
         self.log(f"eval step {step}: {shown}  ({seconds:.1f} s)")
