@@ -29,7 +29,7 @@ def fake_train(monkeypatch: pytest.MonkeyPatch) -> list[tuple[RLConfig, bool]]:
     """Replace the loop: record calls, create the run dir as the real loop would."""
     calls: list[tuple[RLConfig, bool]] = []
 
-    def train_main(cfg: RLConfig, *, resume: bool = False) -> None:
+    def train_main(cfg: RLConfig, *, resume: bool = False, **_: object) -> None:
         calls.append((cfg, resume))
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         (cfg.run_dir / "config.yaml").write_text("x: 1\n")
@@ -84,7 +84,7 @@ def test_train_calls_loop_and_refuses_to_clobber(
 def test_run_failure_exits_1(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def boom(cfg: RLConfig, *, resume: bool = False) -> None:
+    def boom(cfg: RLConfig, *, resume: bool = False, **_: object) -> None:
         raise RuntimeError("loss is NaN at step 3")
 
     real_load = common.load_target

@@ -19,7 +19,7 @@ def test_import_rewards_loads_only_the_contract():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded, subprocess_loaded = out.stdout.split()
-    assert loaded == "reasonrl.rewards.api,reasonrl.rewards.lazy"
+    assert loaded == "reasonrl.rewards.api"
     assert subprocess_loaded == "False"
 
 

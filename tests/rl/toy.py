@@ -4,10 +4,12 @@ zero advantage and nothing would be learnt)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 import yaml
+from safetensors.torch import load_file
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from reasonrl.types import Completion, Sample
@@ -51,7 +53,42 @@ def write_toy_recipe(path: Path, model_dir: Path, out_dir: Path, **overrides: di
         "optim": {"lr": 1e-2},
         "trainer": {"steps": 6, "save_every": 2, "out_dir": str(out_dir), "sample_every": 1},
     }
+    if overrides.get("data", {}).get("task", "synth") != "synth":
+        recipe["data"] = {"seed": 1}  # data.ops is refused unless data.task=synth
     for section, values in overrides.items():
         recipe[section] = {**recipe.get(section, {}), **values}
     path.write_text(yaml.safe_dump(recipe))
     return path
+
+
+def final_state(run_dir: Path) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """The newest checkpoint's weights and the metrics.jsonl rows of a run."""
+    ckpts = sorted((run_dir / "checkpoints").glob("step_*"))
+    weights = load_file(str(ckpts[-1] / "model.safetensors"))
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return weights, rows
+
+
+def assert_same_run(reference: Path, resumed: Path) -> None:
+    """Bit-identical final weights and equal metrics rows (timings aside) of two runs."""
+    w_ref, rows_ref = final_state(reference)
+    w_res, rows_res = final_state(resumed)
+    assert w_ref.keys() == w_res.keys()
+    assert all(torch.equal(w_ref[k], w_res[k]) for k in w_ref), "weights differ after resume"
+    drop = ("perf/", "time")  # timings differ between runs; everything else must match exactly
+    strip = [{k: v for k, v in r.items() if not k.startswith(drop)} for r in rows_ref]
+    strip_res = [{k: v for k, v in r.items() if not k.startswith(drop)} for r in rows_res]
+    assert strip == strip_res
+
+
+def tb_steps(run_dir: Path, tag: str = "reward/mean") -> list[int]:
+    """Steps of every `tag` point in a run's TensorBoard event files, in file order (a step
+    written twice appears twice)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    steps = []
+    for path in sorted((run_dir / "tb").glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            if any(v.tag == tag for v in event.summary.value):
+                steps.append(event.step)
+    return steps

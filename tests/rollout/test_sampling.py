@@ -86,7 +86,8 @@ def test_greedy_takes_argmax_with_temperature_one_logprob() -> None:
     [
         {"n": 0},
         {"max_new_tokens": 0},
-        {"temperature": 0.0},
+        {"temperature": -0.5},
+        {"temperature": float("nan")},
         {"top_p": 0.0},
         {"top_p": 1.5},
         {"top_k": -1},
@@ -96,6 +97,20 @@ def test_greedy_takes_argmax_with_temperature_one_logprob() -> None:
 def test_sampling_params_reject_bad_values(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         SamplingParams(**kwargs)
+
+
+def test_temperature_zero_means_greedy() -> None:
+    # T -> 0 is the argmax: SamplingParams and sample_next both read T = 0 as greedy
+    assert SamplingParams(temperature=0.0).greedy
+    assert not SamplingParams(temperature=0.5).greedy
+    logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 2.9]])
+    keys = sequence_keys(0, [[1], [2]], 1)
+    steps = torch.zeros(2, dtype=torch.int64)
+    tokens, logprobs = sample_next(logits, keys, steps, temperature=0.0)
+    want_tokens, want_lp = sample_next(logits, keys, steps, greedy=True)
+    assert tokens.tolist() == [1, 0] == want_tokens.tolist()
+    torch.testing.assert_close(logprobs, want_lp)
+    assert torch.isfinite(logprobs).all()
 
 
 def test_sampling_params_reject_bare_string_stop() -> None:

@@ -34,6 +34,7 @@ __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser: lists the commands (each command parses its own arguments)."""
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="reasonrl",
         description="RL post-training of language models for verifiable reasoning.",
         epilog="Exit codes: 0 ok, 2 usage/config error, 1 run failure.",
@@ -41,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, summary) in COMMANDS.items():
         if " " not in name:
-            sub.add_parser(name, help=summary, add_help=False)
-    data = sub.add_parser("data", help="data tools (`reasonrl data synth --help`)")
+            sub.add_parser(name, help=summary, add_help=False, allow_abbrev=False)
+    data = sub.add_parser(
+        "data", help="data tools (`reasonrl data synth --help`)", allow_abbrev=False
+    )
     data.add_argument("tool", choices=["synth"], help="synth: " + COMMANDS["data synth"][1])
     return parser
 

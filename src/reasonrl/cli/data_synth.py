@@ -48,6 +48,7 @@ def _choices(allowed: tuple[str, ...] | list[str], what: str):  # type: ignore[n
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of `reasonrl data synth`."""
     p = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="reasonrl data synth",
         description="Generate synthetic reasoning problems (arXiv 2512.07783) as JSONL rows: "
         "id, prompt, completion, trace, answer, op, context, mode.",

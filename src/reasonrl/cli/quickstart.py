@@ -25,8 +25,10 @@ from reasonrl.rl.evaluation import heldout_samples, run_eval  # shared with trai
 
 def format_table(before: dict[str, Any], after: dict[str, Any], samples: int) -> str:
     """Markdown table: one row per op (and overall), before -> after for strict and outcome
-    pass@1 and strict pass@`samples`."""
-    shown = ("strict_pass@1", "pass@1", f"strict_pass@{samples}")
+    pass@1 and strict pass@`samples` (pass@1 only when greedy, eval.temperature=0: the results'
+    own samples per problem win over `samples`)."""
+    samples = int(after.get("settings", {}).get("samples_per_problem", samples))
+    shown = tuple(dict.fromkeys(("strict_pass@1", "pass@1", f"strict_pass@{samples}")))
     head = "| op | " + " | ".join(f"{m} before → after" for m in shown) + " |"
     lines = [head, "|" + "---|" * (len(shown) + 1)]
     keys = [*sorted(before["per_op"], key=int), "overall"]
@@ -40,6 +42,7 @@ def format_table(before: dict[str, Any], after: dict[str, Any], samples: int) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="reasonrl quickstart",
         description="Evaluate the shipped tiny model, RL-train it for minutes, evaluate again.",
     )
@@ -54,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     overrides = [f"trainer.seed={args.seed}", f"trainer.run_name=quickstart-{stamp}-s{args.seed}"]
     cfg = load_config(recipe, [*overrides, *args.overrides])
+    from reasonrl.cli.checks import check_rl
+
+    check_rl(cfg, recipe)  # device, model and data paths: exit 2 before the model loads
     return run_quickstart(cfg)
 
 

@@ -22,7 +22,9 @@ def recipe_purpose(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="reasonrl recipes", description="List recipes/*.yaml.")
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, prog="reasonrl recipes", description="List recipes/*.yaml."
+    )
     parser.add_argument("--dir", default=None, help="recipes folder (default ./recipes)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     folder = Path(args.dir) if args.dir else common.repo_recipes_dir()

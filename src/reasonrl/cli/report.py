@@ -11,6 +11,7 @@ from reasonrl.cli import common
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="reasonrl report",
         description="Write RUN_DIR/report/index.html: curves, config, eval tables, rollouts.",
     )

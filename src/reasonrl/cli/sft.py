@@ -9,7 +9,9 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     """Train per the recipe and save `train.out_dir/final`; a config error exits 2."""
     parser = argparse.ArgumentParser(
-        prog="reasonrl sft", description="Supervised fine-tuning / pre-training from a recipe."
+        allow_abbrev=False,
+        prog="reasonrl sft",
+        description="Supervised fine-tuning / pre-training from a recipe.",
     )
     parser.add_argument("recipe", help="YAML recipe (see recipes/pretrain_synth_micro.yaml)")
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.max_steps=100")
@@ -17,6 +19,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from reasonrl.config import SFTConfig, load_config
 
     cfg = load_config(args.recipe, args.overrides, schema=SFTConfig)  # ConfigError: exit 2
+    from reasonrl.cli.checks import check_sft
+
+    check_sft(cfg, args.recipe)  # model and data paths: exit 2 before anything is built
     from reasonrl.sft.run import run_sft
 
     run_sft(cfg)

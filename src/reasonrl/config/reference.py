@@ -80,7 +80,7 @@ def current_block(doc: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     from reasonrl.config.rl import RLConfig
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, nargs="?", const=Path("docs/usage.md"))
     args = parser.parse_args(argv)
     block = generated_block(RLConfig)

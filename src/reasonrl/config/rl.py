@@ -15,7 +15,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from reasonrl.config.base import Bool, ConfigModel, Float, Int, NonNegInt, PosInt
+from reasonrl.config.base import (
+    Bool,
+    ConfigModel,
+    Float,
+    NonNegInt,
+    PosInt,
+    Seed,
+    refuse_ignored,
+)
 
 PresetName = Literal["grpo", "dr_grpo", "dapo", "gspo", "lite_ppo", "grpo_tcr", "minirl"]
 
@@ -27,7 +35,8 @@ class ModelConfig(ConfigModel):
     """Compute dtype: bf16 autocast is 2-3x faster than fp32 on CPUs with native bf16
     (avx512_bf16/AMX) and ~10x slower without; `auto` picks bf16 only where it is fast."""
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
-    """torch device for training and the HF rollout engine."""
+    """torch device for training and the HF rollout engine; `reasonrl train` checks that this
+    machine has it (a CUDA build of torch and the GPU index) before the model loads."""
     threads: PosInt | None = None
     """torch intra-op threads; None keeps torch's default."""
 
@@ -40,24 +49,36 @@ class DataConfig(ConfigModel):
     """With task=benchmark: gsm8k_train | gsm8k_test | math500 | math_test | aime24 | humaneval |
     countdown (reasonrl.data.benchmarks.BENCHMARKS), read from data.data_dir."""
     data_dir: str = "../shared/data"
-    """Folder holding the benchmark files (task=benchmark)."""
+    """Folder holding the benchmark files (task=benchmark); the file must exist when the run
+    starts (checked before the model loads)."""
     ops: tuple[Annotated[int, Strict(), Field(ge=1, le=30)], ...] = Field((3, 4, 5), min_length=1)
     """Operation counts (difficulty) of the synthetic RL problems, each 1..30."""
     contexts: tuple[Literal["zoo", "school", "movie"], ...] = Field(("zoo",), min_length=1)
     """Synthetic story contexts (templates), cycled round-robin."""
     modes: tuple[Literal["forward", "reverse"], ...] = Field(("forward",), min_length=1)
     """Synthetic problem modes: forward (constants first) or reverse (question first)."""
-    seed: Int = 0
-    """Seed of the problem generator / shuffling."""
+    seed: Seed = 0
+    """Seed of the problem generator / shuffling (0 .. 2**32-1)."""
     train_file: str | None = None
-    """JSONL training prompts (task=jsonl)."""
+    """JSONL (.jsonl[.gz]), Parquet or HF-datasets directory of training prompts (task=jsonl);
+    must exist, be non-empty and its first row parse with data.fields (checked before the model
+    loads)."""
     eval_file: str | None = None
-    """Held-out prompts (task=jsonl or benchmark), read like train_file; scored during training
-    when trainer.eval_every is set (rl/evaluation.py)."""
+    """Held-out prompts (task=jsonl or benchmark), read like train_file and checked like it;
+    scored during training when trainer.eval_every is set (rl/evaluation.py)."""
     fields: dict[str, str] = Field(default_factory=dict)
     """Maps reasonrl names (prompt, answer, id) to the JSONL file's field names."""
     eval_ops: tuple[Annotated[int, Strict(), Field(ge=1, le=30)], ...] | None = None
     """Ops to evaluate on; None means `ops` plus one op below and above (derived once)."""
+    max_prompt_tokens: PosInt | None = None
+    """Longest training prompt in tokens (task=jsonl/benchmark: every row is measured when the
+    run starts; task=synth: each generated problem); None = the model's context
+    (max_position_embeddings) minus rollout.max_new_tokens, computed once the model is loaded.
+    A longer prompt could not be completed within the context; see data.long_prompts."""
+    long_prompts: Literal["skip", "error"] = "skip"
+    """What a prompt longer than data.max_prompt_tokens does: `skip` drops it (one warning names
+    the file and rows, `data/skipped_long_prompts` counts them); `error` refuses the run (exit 2)
+    naming the first such row."""
 
     @model_validator(mode="after")
     def _check_files(self) -> DataConfig:
@@ -69,6 +90,17 @@ class DataConfig(ConfigModel):
             raise ValueError(
                 "data.train_file/eval_file are not read when data.task=synth (its held-out split "
                 "is generated); use data.task=jsonl"
+            )
+        if self.task != "synth":  # eval_ops is derived from ops for every task: not checked
+            refuse_ignored(self, "data", ("ops", "contexts", "modes"), "unless data.task=synth")
+        if self.task != "benchmark":
+            refuse_ignored(self, "data", ("benchmark", "data_dir"), "unless data.task=benchmark")
+        if self.task == "synth" or (self.task == "benchmark" and not self.eval_file):
+            refuse_ignored(
+                self,
+                "data",
+                ("fields",),
+                "unless a file is read (data.train_file or data.eval_file)",
             )
         return self
 
@@ -92,6 +124,36 @@ class RolloutConfig(ConfigModel):
     """Most sequences decoded at once by the engine."""
 
 
+KL_COEF_MAX = 10.0
+# Losses whose clip_low/clip_high are the epsilons of a trust region around ratio 1.
+TRUST_REGION_LOSSES = ("ppo_clip", "gspo", "minirl")
+# Settings only some variants read -> those variants (algos.advantages.ADVANTAGE_KWARGS,
+# algos.policy_loss.LOSS_KWARGS and rl/advantage.py for the token-level estimators; a test
+# checks these tables against them).
+ADVANTAGE_READERS: dict[str, tuple[str, ...]] = {
+    "std_scope": ("grpo",),
+    "std_unbiased": ("grpo", "lite_ppo", "reinforce_pp_baseline", "reinforce_pp"),
+    "adv_eps": ("grpo", "lite_ppo"),
+    "gamma": ("reinforce_pp", "gae"),
+    "lam": ("gae",),
+    "passk_k": ("passk",),
+}
+LOSS_READERS: dict[str, tuple[str, ...]] = {
+    "clip_low": ("ppo_clip", "gspo", "cispo", "minirl"),
+    "clip_high": ("ppo_clip", "gspo", "cispo", "minirl"),
+    "dual_clip": ("ppo_clip",),
+    "tau": ("kimi_omd",),
+}
+# A value an estimator that ignores the key behaves as anyway (its preset may write it).
+IMPLIED_BY_ADVANTAGE: dict[tuple[str, str], Any] = {
+    ("std_scope", "dr_grpo"): "none",
+    ("std_scope", "kimi"): "none",
+    ("std_scope", "rloo"): "none",
+    ("std_scope", "remax"): "none",
+    ("std_scope", "lite_ppo"): "batch",
+}
+
+
 class AlgoConfig(ConfigModel):
     preset: PresetName | None = None
     """Named bundle of the fields below (reasonrl.algos.presets); explicit keys override it."""
@@ -108,7 +170,9 @@ class AlgoConfig(ConfigModel):
     lam: Float = Field(1.0, ge=0, le=1)
     """GAE lambda (advantage=gae); verl's default 1.0 (Monte-Carlo advantage with a baseline)."""
     std_scope: Literal["group", "batch", "none"] = "group"
-    """Where the reward std used for scaling is computed (none = Dr. GRPO)."""
+    """Where the reward std used for scaling is computed (none = Dr. GRPO); read by
+    advantage=grpo only: another estimator accepts the default or the value it behaves as (none
+    for dr_grpo, kimi, rloo, remax; batch for lite_ppo) and refuses the rest."""
     std_unbiased: Bool = True
     """Bessel-corrected std (torch.std default, as TRL and verl)."""
     adv_eps: Float = Field(1e-6, ge=0)
@@ -116,21 +180,29 @@ class AlgoConfig(ConfigModel):
     loss: Literal["ppo_clip", "gspo", "cispo", "kimi_omd", "reinforce", "minirl"] = "ppo_clip"
     """Policy loss (reasonrl.algos.policy_loss): `reinforce` is plain REINFORCE, `minirl` adds
     MiniRL's decoupled masking with clip_low/clip_high."""
-    clip_low: Float = Field(0.2, gt=0)
-    """Lower clip range: ratio >= 1 - clip_low."""
+    clip_low: Float = Field(0.2, gt=0, le=1)
+    """Lower clip range: ratio >= 1 - clip_low. In (0, 1) for ppo_clip, gspo and minirl (the
+    epsilon of a trust region around ratio 1; GSPO's are tiny, 3e-4); cispo also takes 1 (the IS
+    weight has no lower bound, as MiniMax-M1 sets it). Read by those four losses only."""
     clip_high: Float = Field(0.2, gt=0)
-    """Upper clip range: ratio <= 1 + clip_high (DAPO clip-higher: 0.28)."""
+    """Upper clip range: ratio <= 1 + clip_high (DAPO clip-higher: 0.28). In (0, 1) for
+    ppo_clip, gspo and minirl; any positive value for cispo, whose clip only bounds a
+    stop-gradient IS weight. Read by those four losses only."""
     dual_clip: Float | None = Field(None, gt=1)
-    """Dual-clip constant c > 1 bounding the loss for negative advantages (None = off)."""
+    """Dual-clip constant c > 1 bounding the loss for negative advantages (None = off);
+    loss=ppo_clip only."""
     agg: Literal[
         "token_mean", "token_sum", "seq_mean_token_mean", "seq_mean_token_sum",
         "seq_mean_token_sum_norm",
     ] = "token_mean"  # fmt: skip
     """How the (N, T) loss matrix is reduced to a scalar."""
     agg_const: Float | None = Field(None, gt=0)
-    """Normaliser of seq_mean_token_sum_norm; None means rollout.max_new_tokens (derived)."""
-    kl_coef: Float = Field(0.0, ge=0)
-    """Weight of the KL penalty to the reference model (0 = no reference model)."""
+    """Normaliser of seq_mean_token_sum_norm (read by it only); None means rollout.max_new_tokens
+    (derived)."""
+    kl_coef: Float = Field(0.0, ge=0, le=KL_COEF_MAX)
+    """Weight of the KL penalty to the reference model (0 = no reference model). At most 10:
+    papers use 0.001-0.2, and against rewards in [0, 1] a weight above 10 only freezes the policy
+    (a value like 1e12 is a typo); the adaptive controller (kl_target) may still raise it."""
     kl_estimator: Literal["k1", "k2", "k3", "abs", "k1+", "k3+"] = "k3"
     """KL estimator (Schulman's k1/k2/k3; `k1+`/`k3+`: value of k1/k3, gradient of k2)."""
     kl_in: Literal["loss", "reward"] = "loss"
@@ -141,8 +213,9 @@ class AlgoConfig(ConfigModel):
     adapted each step towards this KL; None = fixed kl_coef."""
     kl_horizon: PosInt = 10000
     """Adaptive KL controller horizon (in samples), as verl's kl_ctrl.horizon."""
-    entropy_coef: Float = 0.0
-    """Entropy bonus weight."""
+    entropy_coef: Float = Field(0.0, ge=0, le=1)
+    """Entropy bonus weight, in [0, 1] (0 = off; a negative weight, entropy minimisation, is not
+    this key's job; above 1 the bonus outweighs any reward in [0, 1])."""
     dynamic_sampling: Bool = False
     """DAPO: drop groups whose rewards are all equal and refill the batch."""
     overlong_buffer: PosInt | None = None
@@ -158,8 +231,8 @@ class AlgoConfig(ConfigModel):
     """Rollout-vs-trainer importance correction level."""
     is_mode: Literal["truncate", "mask"] = "truncate"
     """Truncate large IS weights at is_high, or mask those tokens/sequences."""
-    is_high: Float = Field(2.0, gt=0)
-    """IS weight threshold."""
+    is_high: Float = Field(2.0, ge=1)
+    """IS weight threshold, >= 1 (below 1 even on-policy tokens, weight 1, would be cut)."""
     ppo_epochs: PosInt = 1
     """Passes over each batch of rollouts."""
     micro_batch_size: PosInt = 32
@@ -167,9 +240,9 @@ class AlgoConfig(ConfigModel):
     old_logprobs: Literal["recompute", "rollout"] = "recompute"
     """PPO ratio denominator: recompute with the trainer, or reuse the sampler's log-probs."""
     tau: Float = Field(0.1, gt=0)
-    """Kimi OMD regulariser strength."""
+    """Kimi OMD regulariser strength (loss=kimi_omd only)."""
     passk_k: PosInt = 4
-    """k of the pass@k advantage (advantage=passk; arXiv 2508.10751); must be <= rollout.n."""
+    """k of the pass@k advantage (advantage=passk only; arXiv 2508.10751); must be <= rollout.n."""
 
     @model_validator(mode="before")
     @classmethod
@@ -197,7 +270,48 @@ class AlgoConfig(ConfigModel):
                 f"algo.old_logprobs=rollout needs algo.ppo_epochs=1 (got {self.ppo_epochs}): "
                 "after the first epoch the sampler's log-probs are stale"
             )
+        if self.loss in TRUST_REGION_LOSSES:
+            for key in ("clip_low", "clip_high"):
+                value = getattr(self, key)
+                if value >= 1:
+                    raise ValueError(
+                        f"algo.{key}={value:g} must be < 1 with algo.loss={self.loss}: it is the "
+                        "epsilon of the ratio band [1 - clip_low, 1 + clip_high] around 1 "
+                        "(typical 0.2, DAPO clip_high 0.28, GSPO 3e-4/4e-4)"
+                    )
+        self._refuse_ignored()
         return self
+
+    def _refuse_ignored(self) -> None:
+        """Settings that the chosen estimator, loss or aggregation never reads are refused, so
+        that e.g. std_scope=batch with dr_grpo (which never divides by a std) cannot pass as an
+        experiment. Settings of a feature that is switched off (kl_* with kl_coef=0, is_* with
+        is_level=none, overlong_factor without overlong_buffer) are accepted: one override turns
+        the feature off."""
+        for key, readers in ADVANTAGE_READERS.items():
+            implied = IMPLIED_BY_ADVANTAGE.get((key, self.advantage))
+            if self.advantage not in readers and getattr(self, key) != implied:
+                refuse_ignored(
+                    self,
+                    "algo",
+                    (key,),
+                    f"by algo.advantage={self.advantage} (read by {', '.join(readers)} only)",
+                )
+        for key, readers in LOSS_READERS.items():
+            if self.loss not in readers:
+                refuse_ignored(
+                    self,
+                    "algo",
+                    (key,),
+                    f"by algo.loss={self.loss} (read by {', '.join(readers)} only)",
+                )
+        if self.agg != "seq_mean_token_sum_norm":
+            refuse_ignored(
+                self,
+                "algo",
+                ("agg_const",),
+                f"by algo.agg={self.agg} (read by seq_mean_token_sum_norm only)",
+            )
 
 
 class CriticConfig(ConfigModel):
@@ -229,7 +343,19 @@ class RewardConfig(ConfigModel):
     ] = "synth_strict"  # fmt: skip
     """Reward function: synth_* (need data.task=synth) or one of reasonrl.rewards.REWARDS."""
     alpha: Float = Field(0.2, ge=0, le=1)
-    """Mixing weight of synth_process: alpha * outcome + (1 - alpha) * process."""
+    """Mixing weight of synth_process and synth_strict: alpha * outcome + (1 - alpha) * process
+    (read by those two kinds only)."""
+    timeout_s: Float | None = Field(30.0, gt=0)
+    """Seconds one reward call may take: a call still running then is abandoned and scored as a
+    failed sample (`reward/failed/timeout`), so a verifier that hangs costs one sample, not the
+    run. Each call runs in a daemon thread (Python cannot kill a thread: a stuck call keeps its
+    thread until the process exits). None = no limit (the call runs in the trainer's thread and a
+    hang hangs the run). Raise it for slow verifiers; math and code rewards also bound their
+    worker processes themselves."""
+
+
+# An Adam moment decay: beta >= 1 never forgets (or diverges), beta < 0 is meaningless.
+Beta = Annotated[Float, Field(ge=0, lt=1)]
 
 
 class OptimConfig(ConfigModel):
@@ -237,8 +363,8 @@ class OptimConfig(ConfigModel):
     """AdamW learning rate."""
     weight_decay: Float = Field(0.0, ge=0)
     """AdamW weight decay."""
-    betas: tuple[Float, Float] = (0.9, 0.999)
-    """AdamW betas."""
+    betas: tuple[Beta, Beta] = (0.9, 0.999)
+    """AdamW betas, each in [0, 1)."""
     grad_clip: Float | None = Field(1.0, gt=0)
     """Global gradient-norm clip (None = off)."""
     warmup_steps: NonNegInt = 0
@@ -250,8 +376,8 @@ class OptimConfig(ConfigModel):
 class TrainerConfig(ConfigModel):
     steps: PosInt = 100
     """Optimizer steps to run."""
-    seed: Int = 0
-    """Seed of torch / numpy / random for the run."""
+    seed: Seed = 0
+    """Seed of torch / numpy / random for the run (0 .. 2**32-1, numpy's range)."""
     out_dir: str = "runs"
     """Parent directory of run directories."""
     run_name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
@@ -269,6 +395,10 @@ class TrainerConfig(ConfigModel):
     end (eval/* in metrics.jsonl, eval_stepN.json); None = no evaluation during training."""
     time_budget_s: Float | None = Field(None, gt=0)
     """Stop (after saving) once this much wall time has passed."""
+    max_nonfinite_steps: PosInt = 3
+    """Steps in a row whose update was skipped for a NaN/inf loss, gradient or learning rate
+    after which the run stops (exit 1, naming the likely cause); each skip leaves the weights
+    and optimizer state untouched."""
 
 
 class EvalConfig(ConfigModel):
@@ -277,7 +407,8 @@ class EvalConfig(ConfigModel):
     samples: PosInt = 8
     """Samples per problem (k of pass@k)."""
     temperature: Float = Field(1.0, ge=0)
-    """Evaluation sampling temperature (0 = greedy)."""
+    """Evaluation sampling temperature; 0 = greedy (argmax): one completion per problem, so
+    pass@1 only (eval.samples is then not used)."""
     max_new_tokens: PosInt | None = None
     """None means rollout.max_new_tokens (derived)."""
 
@@ -344,6 +475,20 @@ class RLConfig(ConfigModel):
             raise ValueError(f"reward.kind={self.reward.kind} needs data.task=synth")
         if self.rollout.engine == "vllm" and not self.model.device.startswith("cuda"):
             raise ValueError("rollout.engine=vllm needs model.device=cuda")
+        if self.algo.advantage != "gae":
+            refuse_ignored(
+                self.critic,
+                "critic",
+                CriticConfig.model_fields,
+                f"unless algo.advantage=gae (got algo.advantage={self.algo.advantage})",
+            )
+        if self.reward.kind not in ("synth_process", "synth_strict"):
+            refuse_ignored(
+                self.reward,
+                "reward",
+                ("alpha",),
+                f"by reward.kind={self.reward.kind} (read by synth_process and synth_strict only)",
+            )
         # Sections are frozen; replacing them on the instance being built is the one sanctioned
         # place where derived values are written (copies, so callers' objects stay untouched).
         derived = {

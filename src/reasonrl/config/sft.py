@@ -2,44 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from reasonrl.config.base import ConfigModel, Float, NonNegInt, PosInt
+from pydantic import Field, model_validator
+
+from reasonrl.config.base import ConfigModel, Float, NonNegInt, PosInt, Seed, refuse_ignored
+
+Beta = Annotated[Float, Field(ge=0, lt=1)]
 
 
 class SFTModelConfig(ConfigModel):
     init: str = "micro"
-    """A size of `models.factory.MODEL_SIZES` (fresh weights), an HF dir, or builtin:NAME."""
+    """A size of `models.factory.MODEL_SIZES` (fresh weights), an HF dir, or builtin:NAME; a
+    directory must exist (checked before anything is built)."""
     tokenizer: str | None = None
     """`synth` (the synthetic task's word-level tokenizer) or a directory; default: the model's own
-    tokenizer for a checkpoint, `synth` for a fresh model."""
+    tokenizer for a checkpoint, `synth` for a fresh model. Only with a fresh model size."""
 
 
 class SFTDataConfig(ConfigModel):
     train_file: str | None = None
-    """JSONL with `prompt`, `completion` and optional `weight` / `repeat` per row."""
+    """JSONL with `prompt`, `completion` and optional `weight` / `repeat` per row; must exist,
+    be non-empty and parse (checked before the model is built). This or synth_ops is needed."""
     eval_file: str | None = None
-    """Held-out JSONL for the eval loss (default: generated when synth_ops is set)."""
+    """Held-out JSONL for the eval loss (default: generated when synth_ops is set); checked like
+    train_file."""
     synth_ops: list[PosInt] | None = None
     """Generate synthetic problems with these op counts instead of reading train_file."""
     synth_per_op: PosInt = 1000
     synth_eval_per_op: PosInt = 32
-    synth_contexts: tuple[str, ...] = ("zoo",)
-    """Context keys of reasonrl.tasks.synth (zoo, school, movie), cycled round-robin."""
-    synth_modes: tuple[str, ...] = ("forward",)
-    seed: NonNegInt = 0
+    synth_contexts: tuple[Literal["zoo", "school", "movie"], ...] = Field(("zoo",), min_length=1)
+    """Context keys of reasonrl.tasks.synth, cycled round-robin."""
+    synth_modes: tuple[Literal["forward", "reverse"], ...] = Field(("forward",), min_length=1)
+    seed: Seed = 0
     max_len: PosInt = 512
     """Longer rows are dropped (never truncated: a cut completion teaches a wrong ending)."""
 
 
 class SFTOptimConfig(ConfigModel):
-    lr: Float = 1e-3
-    min_lr_ratio: Float = 0.1
+    lr: Float = Field(1e-3, gt=0)
+    min_lr_ratio: Float = Field(0.1, ge=0, le=1)
+    """Floor of the cosine schedule as a fraction of lr, in [0, 1]."""
     warmup_steps: NonNegInt = 100
-    weight_decay: Float = 0.1
-    beta1: Float = 0.9
-    beta2: Float = 0.95
-    grad_clip: Float = 1.0
+    weight_decay: Float = Field(0.1, ge=0)
+    beta1: Beta = 0.9
+    """AdamW beta1, in [0, 1)."""
+    beta2: Beta = 0.95
+    """AdamW beta2, in [0, 1)."""
+    grad_clip: Float = Field(1.0, gt=0)
 
 
 class SFTTrainConfig(ConfigModel):
@@ -48,14 +58,14 @@ class SFTTrainConfig(ConfigModel):
     grad_accum: PosInt = 1
     max_steps: PosInt = 1000
     """Optimiser steps; the cosine schedule spans them."""
-    time_budget_min: Float | None = None
+    time_budget_min: Float | None = Field(None, gt=0)
     """Stop (and save) after this many minutes; the schedule then follows elapsed time when that is
     further along than the step count, so the run is annealed when it stops."""
     dtype: Literal["auto", "bf16", "fp32"] = "auto"
     """Autocast dtype of the forward pass (master weights stay fp32). `auto` = bf16 only where it is
     fast (native bf16 CPU or CUDA): on AVX2-only CPUs emulated bf16 is ~30x SLOWER than fp32."""
     threads: PosInt = 2
-    seed: NonNegInt = 0
+    seed: Seed = 0
     log_every: PosInt = 50
     eval_every: PosInt = 500
     eval_strict_per_op: NonNegInt = 0
@@ -73,3 +83,26 @@ class SFTConfig(ConfigModel):
     data: SFTDataConfig = SFTDataConfig()
     optim: SFTOptimConfig = SFTOptimConfig()
     train: SFTTrainConfig = SFTTrainConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> SFTConfig:
+        if not self.data.train_file and not self.data.synth_ops:
+            raise ValueError(
+                "SFT needs data: set data.train_file (a JSONL of prompt/completion rows) or "
+                "data.synth_ops (op counts of generated synthetic problems)"
+            )
+        if self.data.synth_ops:
+            refuse_ignored(
+                self.data,
+                "data",
+                ("train_file",),
+                "when data.synth_ops is set (the rows are generated)",
+            )
+        else:
+            refuse_ignored(
+                self.data,
+                "data",
+                ("synth_eval_per_op", "synth_per_op", "synth_contexts", "synth_modes"),
+                "unless data.synth_ops is set",
+            )
+        return self

@@ -29,6 +29,8 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping of sections in a recipe file; a missing, unparsable or empty file (nothing but
+    blank lines and comments, or `{}`) raises `ConfigError` naming the file."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
@@ -40,8 +42,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-    if raw is None:
-        return {}
+    if raw is None or raw == {}:
+        # An empty or comment-only file would otherwise launch a full run of every default.
+        raise ConfigError(
+            f"{path}: the recipe is empty (no sections, only blank lines or comments); write the "
+            "sections the run needs, e.g. start from a file in recipes/ (`reasonrl recipes`)"
+        )
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return raw

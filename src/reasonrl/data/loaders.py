@@ -40,13 +40,27 @@ ANSWER_TRANSFORMS: dict[str, Callable[[str], str | None]] = {
 DEFAULT_FIELDS = {"prompt": "question", "answer": "answer"}
 
 
+def _decode(raw: bytes, path: Path, lineno: int) -> str:
+    try:
+        # a UTF-8 byte-order mark (some editors write one) is not part of the first row
+        return raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1].hex()
+        raise DataError(
+            f"{path}:{lineno}: not valid UTF-8 (byte 0x{bad} at column {exc.start + 1}); "
+            "re-encode the file as UTF-8"
+        ) from None
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a .jsonl or .jsonl.gz file."""
+    """(line number, object) for each non-blank line of a .jsonl or .jsonl.gz file; a line that
+    is not UTF-8, not JSON or not an object raises `DataError` naming file:line."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
+        with opener(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                line = _decode(raw, path, lineno)
                 if not line.strip():
                     continue
                 try:
@@ -54,9 +68,10 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
                 if not isinstance(obj, dict):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj)}")
+                    kind = type(obj).__name__
+                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {kind}")
                 yield lineno, obj
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+    except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
 
 

@@ -59,16 +59,22 @@ default_reward.gold_answer = _synth_gold  # type: ignore[attr-defined]  # maj@k'
 
 
 def score_problem(
-    sample: Sample, completions: Sequence[Completion], reward_fn: RewardFn, *, keep_text: bool
+    sample: Sample,
+    completions: Sequence[Completion],
+    reward_fn: RewardFn,
+    *,
+    keep_text: bool,
+    timeout_s: float | None = None,
 ) -> ProblemRecord:
-    """Score each completion; a reward that raises scores that sample as wrong (never the run).
+    """Score each completion; a reward that raises, or runs past `timeout_s`, scores that sample
+    as wrong (never the run).
 
     Correct (outcome) = `is_correct`; strict = `verified` (None for every completion: no strict
     metrics); maj@k needs the reward's `gold_answer` for this sample (else `gold` is None).
     """
     outcome, verified, answers = [], [], []
     for comp in completions:
-        result = call_reward(reward_fn, sample, comp)
+        result = call_reward(reward_fn, sample, comp, timeout_s=timeout_s)
         outcome.append(is_correct(result))
         verified.append(result.verified)
         answers.append(result.answer)
@@ -107,6 +113,7 @@ def evaluate(
     seed: int = 0,
     reward_fn: RewardFn | None = None,
     keep_text: bool = False,
+    reward_timeout_s: float | None = None,
 ) -> EvalResult:
     """Sample completions for every problem and compute pass@k / strict pass@k / maj@k per op.
 
@@ -115,7 +122,7 @@ def evaluate(
         tokenizer: its tokenizer (prompts are encoded with `data.templates.encode_prompt`).
         samples: P problems; `meta["op"]` groups them (others go to group "all").
         samples_per_problem: n completions per problem (forced to 1 when greedy).
-        temperature: sampling temperature (ignored when greedy).
+        temperature: sampling temperature (ignored when greedy); 0 means greedy.
         greedy: argmax decoding, one completion per problem.
         max_new_tokens: cap per completion (hitting it counts as truncated).
         engine: any `RolloutEngine`; default `HFEngine(model, tokenizer, dtype="auto")`.
@@ -125,6 +132,8 @@ def evaluate(
             strict and maj@k (without `outcome`, a full score counts as correct). Default: the
             synthetic task's process-verified reward.
         keep_text: keep completion texts in the records (for inspection).
+        reward_timeout_s: seconds one reward call may take (then a failed sample); None = no
+            limit.
 
     Returns:
         EvalResult with `overall` (mean over all problems), `per_op` and per-problem records.
@@ -133,6 +142,7 @@ def evaluate(
 
     if not samples:
         raise ValueError("evaluate: no samples")
+    greedy = greedy or temperature == 0  # T -> 0 is the argmax: the one meaning of T = 0
     n = 1 if greedy else samples_per_problem
     if engine is None:
         from reasonrl.rollout import HFEngine
@@ -144,7 +154,7 @@ def evaluate(
     groups = engine.generate(prompts, params)
     reward = reward_fn or default_reward
     records = [
-        score_problem(s, comps, reward, keep_text=keep_text)
+        score_problem(s, comps, reward, keep_text=keep_text, timeout_s=reward_timeout_s)
         for s, comps in zip(samples, groups, strict=True)
     ]
     by_group: dict[str, list[ProblemRecord]] = {}

@@ -179,7 +179,9 @@ def write_report(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m reasonrl.report.report RUN_DIR` (the CLI's `reasonrl report` does the same)."""
-    parser = argparse.ArgumentParser(prog="reasonrl report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, prog="reasonrl report", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("run_dir")
     parser.add_argument("--out", default=None)
     parser.add_argument("--samples", type=int, default=200)

@@ -19,25 +19,26 @@ reads it); evaluation compares the two for maj@k and reports no maj@k for a rewa
 no other task's normaliser is ever applied.
 
 `call_reward` is the only way the trainer calls a reward: it turns every outcome (a number, a
-`RewardResult`, `None`, an exception, a NaN, a timeout) into a `RewardResult` and never raises.
-A failure scores 0.0 with `outcome=False`, `answer=None`, `info["failed"] = True`,
+`RewardResult`, `None`, an exception, a NaN, a wrong type, a timeout) into a `RewardResult` and
+never raises. A failure scores 0.0 with `outcome=False`, `answer=None`, `info["failed"] = True`,
 `info["error"]` naming the reason and `info["error_kind"]` a short bucket ("timeout",
-"non_finite", an exception class ...), and is counted in `RewardStats`, so that one crashing
-verifier costs one sample, not the run (TRL's and verl's reward managers make the same choice for
-None / failure; P13 in the design).
+"non_finite", "bad_type", an exception class such as "SystemExit" ...), and is counted in
+`RewardStats`, so that one crashing verifier costs one sample, not the run (TRL's and verl's
+reward managers make the same choice for None / failure; P13 in the design). Strings are never
+read as numbers (`"1.0"` is a `bad_type` failure). Every exception a reward raises is caught,
+`SystemExit` included; only `KeyboardInterrupt` (the user's Ctrl-C) propagates.
 """
 
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from reasonrl.rewards.lazy import Lazy
 from reasonrl.types import Completion, RewardResult, Sample
 
 
@@ -90,11 +91,23 @@ def _opt_bool(value: object) -> bool | None:
     return None if value is None else bool(value)
 
 
+def _as_number(value: object) -> float | None:
+    """`float(value)` for a number (bool, numpy and 0-d tensor scalars included: anything with
+    `__float__`), None for anything else; text is never parsed (`"1.0"` is not a number)."""
+    if isinstance(value, str | bytes | bytearray) or not hasattr(type(value), "__float__"):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
 def normalize_reward_output(value: object) -> RewardResult:
     """Turn whatever a reward returned into a `RewardResult`; invalid values become failures.
 
     Accepted: `None` (not applicable), a real number (bool and numpy scalars included), or a
-    `RewardResult` whose score is `None` or a real number. NaN and infinities are failures
+    `RewardResult` whose score is `None` or a real number. A string (even `"1.0"`) or any other
+    type is a `bad_type` failure, never coerced. NaN and infinities are failures
     (an infinite reward would poison the group mean and the advantages). The typed fields of a
     `RewardResult` are carried through (`answer` as `str`, `outcome`/`verified` as `bool`); a
     failure has `outcome=False`, `answer=None` (and `verified=False` if the reward reported one).
@@ -104,9 +117,8 @@ def normalize_reward_output(value: object) -> RewardResult:
     if isinstance(value, RewardResult):
         if value.score is None:
             return value
-        try:
-            score = float(value.score)
-        except (TypeError, ValueError):
+        score = _as_number(value.score)
+        if score is None:
             return _failed(f"non-numeric score {type(value.score).__name__}", "bad_type")
         if not math.isfinite(score):
             verified = None if value.verified is None else False
@@ -120,9 +132,8 @@ def normalize_reward_output(value: object) -> RewardResult:
             outcome=_opt_bool(value.outcome),
             verified=_opt_bool(value.verified),
         )
-    try:
-        score = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    score = _as_number(value)
+    if score is None:
         kind = type(value).__name__
         return _failed(f"reward returned {kind}, expected float/RewardResult/None", "bad_type")
     if not math.isfinite(score):
@@ -130,10 +141,53 @@ def normalize_reward_output(value: object) -> RewardResult:
     return RewardResult(score=score, info={})
 
 
-# Timed calls run in daemon threads from this shared executor. Python cannot kill a thread, so a
-# reward that never returns keeps its thread; the executor is sized so a few stuck calls do not
-# block the others. Rewards that may hang for real (math, code) bound themselves with processes.
-_TIMEOUT_POOL = Lazy(lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="reward-timeout"))
+class _TimedOut(Exception):
+    pass
+
+
+class _Worker:
+    """A daemon thread that runs one reward call at a time."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="reward-call", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            fn, args, box, done = self.jobs.get()
+            try:
+                box["value"] = fn(*args)
+            except BaseException as exc:  # handed to the caller, which decides
+                box["error"] = exc
+            done.set()
+
+
+_IDLE: list[_Worker] = []
+_IDLE_LOCK = threading.Lock()
+
+
+def _call_in_thread(
+    fn: Callable[..., object], args: tuple[object, ...], timeout_s: float
+) -> object:
+    """`fn(*args)` on an idle daemon worker, waiting at most `timeout_s`; raises what `fn`
+    raised, or `_TimedOut`. Python cannot kill a thread: a worker whose call never returns is
+    abandoned (never reused) and later calls get a fresh one, so a stuck reward blocks neither
+    them nor the interpreter's exit (a ThreadPoolExecutor's threads are joined at exit, and its
+    fixed workers would all end up stuck). Nested and concurrent calls each take their own
+    worker. Rewards that may hang for real (math, code) bound their own processes."""
+    with _IDLE_LOCK:
+        worker = _IDLE.pop() if _IDLE else None
+    worker = worker or _Worker()
+    box: dict[str, Any] = {}
+    done = threading.Event()
+    worker.jobs.put((fn, args, box, done))
+    if not done.wait(timeout_s):
+        raise _TimedOut
+    with _IDLE_LOCK:
+        _IDLE.append(worker)
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def call_reward(
@@ -149,28 +203,28 @@ def call_reward(
     Args:
         fn: any reward callable.
         sample, completion: its inputs.
-        timeout_s: if set, the call runs in a helper thread and is abandoned (scored as failed)
-            after this many seconds. The thread itself cannot be killed; rewards that can hang
-            for real (math-verify, code) also enforce their own process-level limits.
+        timeout_s: if set, the call runs in a daemon thread and is abandoned (scored as failed,
+            error_kind "timeout") after this many seconds. The thread itself cannot be killed;
+            rewards that can hang for real (math-verify, code) also enforce their own
+            process-level limits.
         stats: optional counter updated with the outcome.
     Returns:
         `RewardResult`; on failure `score=0.0`, `outcome=False`, `answer=None`,
-        `info["failed"]=True`, `info["error"]=reason`.
+        `info["failed"]=True`, `info["error"]=reason`, `info["error_kind"]=bucket`.
+    Raises:
+        KeyboardInterrupt: only when the reward itself raises it (or Ctrl-C arrives meanwhile).
     """
     try:
         if timeout_s is None:
             raw = fn(sample, completion)
         else:
-            future = _TIMEOUT_POOL.get().submit(fn, sample, completion)
-            try:
-                raw = future.result(timeout=timeout_s)
-            except FutureTimeout:
-                result = _failed(f"timeout after {timeout_s:g}s", "timeout")
-                if stats is not None:
-                    stats.record(result)
-                return result
+            raw = _call_in_thread(fn, (sample, completion), timeout_s)
         result = normalize_reward_output(raw)
-    except Exception as exc:  # a crashing verifier fails this sample, not the run
+    except _TimedOut:
+        result = _failed(f"timeout after {timeout_s:g}s", "timeout")
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: a crashing verifier fails a sample, not the run
         result = _failed(f"{type(exc).__name__}: {exc}"[:500], type(exc).__name__)
     if stats is not None:
         stats.record(result)

@@ -4,13 +4,17 @@ reward of a run, gathered into a `TrainState`. Each `make_*` is the one place it
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from reasonrl.algos.kl import AdaptiveKLController, FixedKLController
-from reasonrl.config import RLConfig
-from reasonrl.data.sources import ListSource, PromptSource, SynthSource
+from reasonrl.config import ConfigError, RLConfig
+from reasonrl.data.loaders import DataError
+from reasonrl.data.sources import ListSource, PromptSource, SynthSource, split_long
+from reasonrl.data.templates import encode_prompt
 from reasonrl.models.io import load_policy
 from reasonrl.rewards.api import RewardFn
 from reasonrl.rl.state import TrainState
@@ -43,20 +47,97 @@ def make_engine(cfg: RLConfig, model: torch.nn.Module, tokenizer: object) -> Rol
     return create_engine(cfg.rollout.engine, args, model, tokenizer)
 
 
-def make_source(cfg: RLConfig) -> PromptSource:
+def context_length(model: Any, tokenizer: Any = None) -> int | None:
+    """The model's context in tokens (`max_position_embeddings`, else a finite
+    `tokenizer.model_max_length`), or None when neither says."""
+    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(n, int) and n > 0:
+        return n
+    n = getattr(tokenizer, "model_max_length", None)
+    return n if isinstance(n, int) and 0 < n < 10**8 else None
+
+
+def prompt_limit(cfg: RLConfig, context: int | None) -> int | None:
+    """`data.max_prompt_tokens`, or (None) the context minus `rollout.max_new_tokens`; None when
+    neither is known. Raises ConfigError when prompt + completion cannot fit the context."""
+    new, limit = cfg.rollout.max_new_tokens, cfg.data.max_prompt_tokens
+    if context is None:
+        return limit
+    where = f"the context of model.path={cfg.model.path} ({context} tokens)"
+    if new >= context:
+        raise ConfigError(f"rollout.max_new_tokens={new} leaves no room for a prompt in {where}")
+    if limit is not None and limit + new > context:
+        raise ConfigError(
+            f"data.max_prompt_tokens={limit} + rollout.max_new_tokens={new} exceed {where}; "
+            f"lower data.max_prompt_tokens to at most {context - new}"
+        )
+    return context - new if limit is None else limit
+
+
+def _drop_long(
+    cfg: RLConfig, samples: list[Any], origin: str, tokenizer: Any, limit: int | None
+) -> tuple[list[Any], int]:
+    """The rows of a file that fit `limit` tokens; the others are refused (data.long_prompts=
+    error: ConfigError naming the first) or dropped with one warning naming file and rows."""
+    if not samples:
+        raise DataError(f"{origin}: no rows (the file is empty)")
+    if tokenizer is None or limit is None:
+        return samples, 0
+    kept, long = split_long(samples, lambda s: len(encode_prompt(tokenizer, s.prompt)), limit)
+    if not long:
+        return samples, 0
+    limit_key = f"data.max_prompt_tokens={limit}" + (
+        "" if cfg.data.max_prompt_tokens else " (model context - rollout.max_new_tokens)"
+    )
+    shown = ", ".join(f"row {i} (id {s.id}, {n} tokens)" for i, s, n in long[:5])
+    more = f" and {len(long) - 5} more" if len(long) > 5 else ""
+    if cfg.data.long_prompts == "error" or not kept:
+        why = "every row is" if not kept else "data.long_prompts=error and"
+        raise ConfigError(
+            f"{origin}: {why} longer than {limit_key}: {shown}{more}; raise the limit, shorten "
+            "the prompts, or set data.long_prompts=skip"
+        )
+    print(
+        f"reasonrl: warning: {origin}: skipped {len(long)} of {len(samples)} prompts longer than "
+        f"{limit_key}: {shown}{more}",
+        file=sys.stderr,
+    )
+    return kept, len(long)
+
+
+def make_source(
+    cfg: RLConfig, tokenizer: Any = None, *, max_prompt_tokens: int | None = None
+) -> PromptSource:
+    """The prompt source of `data.task`. With a tokenizer and a limit, prompts longer than
+    `max_prompt_tokens` tokens are skipped (counted in the source's `skipped`) or refused
+    (`data.long_prompts`); an empty file raises DataError naming it."""
     d = cfg.data
+    limit = max_prompt_tokens if tokenizer is not None else None
     if d.task == "synth":
-        return SynthSource(d.ops, contexts=d.contexts, modes=d.modes, seed=d.seed)
+        fits = None
+        if limit is not None:
+
+            def fits(sample: Any) -> bool:
+                return len(encode_prompt(tokenizer, sample.prompt)) <= limit
+
+        return SynthSource(d.ops, contexts=d.contexts, modes=d.modes, seed=d.seed, fits=fits)
     if d.task == "benchmark":
-        from reasonrl.data.benchmarks import load_benchmark
+        from reasonrl.data.benchmarks import BENCHMARKS, load_benchmark
 
         assert d.benchmark is not None  # guaranteed by DataConfig validation
-        return ListSource(load_benchmark(d.benchmark, d.data_dir), seed=d.seed)
-    from reasonrl.data.loaders import load_any
+        origin = f"data.benchmark={d.benchmark}"
+        if d.benchmark in BENCHMARKS:
+            origin += f" ({d.data_dir}/{BENCHMARKS[d.benchmark][0]})"
+        samples = load_benchmark(d.benchmark, d.data_dir)
+    else:
+        from reasonrl.data.loaders import load_any
 
-    assert d.train_file is not None  # guaranteed by DataConfig validation
-    mapping = {"fields": dict(d.fields)} if d.fields else {}  # else the loader's defaults
-    return ListSource(load_any(d.train_file, **mapping), seed=d.seed)
+        assert d.train_file is not None  # guaranteed by DataConfig validation
+        origin = f"data.train_file={d.train_file}"
+        mapping = {"fields": dict(d.fields)} if d.fields else {}  # else the loader's defaults
+        samples = load_any(d.train_file, **mapping)
+    samples, skipped = _drop_long(cfg, samples, origin, tokenizer, limit)
+    return ListSource(samples, seed=d.seed, skipped=skipped, origin=origin)
 
 
 def make_reward(cfg: RLConfig) -> RewardFn:
@@ -97,6 +178,9 @@ def build_state(cfg: RLConfig, *, reward_fn: RewardFn | None = None) -> TrainSta
     # Master weights stay fp32; bf16 is used through autocast in the engine and the update.
     model, tokenizer = load_policy(cfg.model.path, dtype="fp32", device=cfg.model.device)
     model.train()
+    # the data next: a prompt-length refusal (data.long_prompts=error) comes before anything else
+    limit = prompt_limit(cfg, context_length(model, tokenizer))
+    source = make_source(cfg, tokenizer, max_prompt_tokens=limit)
     o = cfg.optim
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay
@@ -118,7 +202,7 @@ def build_state(cfg: RLConfig, *, reward_fn: RewardFn | None = None) -> TrainSta
         optimizer=optimizer,
         scheduler=scheduler,
         engine=engine,
-        source=make_source(cfg),
+        source=source,
         reward_fn=reward_fn or make_reward(cfg),
         ref_model=ref_model,
         critic=critic,

@@ -25,6 +25,8 @@ Design decisions:
   the valid-token count of the whole batch (`algos.aggregate.global_normalizer`), so the
   micro-batch gradients add up to the full-batch gradient whatever `micro_batch_size` is; one
   optimizer step per epoch, like the policy update (`rl.update.policy_update`).
+- The same non-finite guard as the policy (`rl.update.guarded_step`): a mini-batch step whose
+  loss, gradient norm or learning rate is not finite is not taken (`critic/skipped_nonfinite`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from reasonrl.algos.value import explained_variance, value_loss
 from reasonrl.config import RLConfig
 from reasonrl.models.io import load_policy
 from reasonrl.rl.batching import micro_batches, trim
+from reasonrl.rl.update import guarded_step
 from reasonrl.runtime.metrics import reduce_metrics
 from reasonrl.runtime.precision import autocast
 from reasonrl.types import Batch
@@ -230,7 +233,10 @@ class Critic:
             critic/returns_mean: mean R;
             critic/explained_variance: of `old_values` against `returns` over the batch (how
             well the critic predicted these returns before this update; verl's
-            critic/vf_explained_var).
+            critic/vf_explained_var);
+            critic/skipped_nonfinite (the fraction of optimizer steps not taken because their
+            loss, gradient or learning rate was not finite) and critic/nonfinite_{cause}, only
+            when a step was skipped.
         """
         mask = batch.response_mask
         for name, given in (("returns", returns), ("old_values", old_values)):
@@ -252,9 +258,11 @@ class Critic:
         rows_metrics: list[dict[str, Tensor]] = []
         weights: list[float] = []
         grad_norms: list[Tensor] = []
+        causes: list[str] = []
         max_norm = float("inf") if self.grad_clip is None else self.grad_clip
         for _, part in itertools.product(range(epochs), parts):
             self.optimizer.zero_grad(set_to_none=True)
+            loss_sum = torch.zeros((), device=self.device)
             norm = global_normalizer(mask[part], "token_mean").to(self.device)
             for idx in micro_batches(batch, part, self.micro_batch_size):
                 mb = trim(batch.select(idx)).to(self.device)
@@ -267,14 +275,20 @@ class Critic:
                 )
                 loss = aggregate(loss_mat, mb.response_mask, "token_mean", normalizer=norm)
                 loss.backward()
+                loss_sum = loss_sum + loss.detach().float()
                 rows_metrics.append(metrics)
                 weights.append(float(mb.response_mask.sum()))
             grad_norms.append(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
-            self.optimizer.step()
+            cause = guarded_step(self.optimizer, self.model.parameters(), loss_sum, grad_norms[-1])
+            if cause is not None:
+                causes.append(cause)
         self.model.eval()
         reduced = reduce_metrics(rows_metrics, weights)
         out |= {f"critic/{k}": v for k, v in reduced.items()}
         out["critic/grad_norm"] = float(torch.stack(grad_norms).float().mean())
+        if causes:
+            out["critic/skipped_nonfinite"] = len(causes) / len(grad_norms)
+            out |= {f"critic/nonfinite_{cause}": 1.0 for cause in causes}
         return out
 
     def state_dict(self) -> dict[str, Any]:

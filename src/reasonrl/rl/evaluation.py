@@ -139,12 +139,12 @@ def run_eval(
         tokenizer,
         samples,
         samples_per_problem=e.samples,
-        temperature=e.temperature if e.temperature > 0 else 1.0,
-        greedy=e.temperature == 0,
+        temperature=e.temperature,  # 0 = greedy (evaluate's rule)
         max_new_tokens=e.max_new_tokens or cfg.rollout.max_new_tokens,
         engine=engine,
         seed=EVAL_SEED,
         reward_fn=reward_fn,
+        reward_timeout_s=cfg.reward.timeout_s,
     )
     return result.to_dict()
 

@@ -4,6 +4,11 @@ Dynamic sampling (arXiv 2503.14476): a group whose rewards are all equal has zer
 teaches nothing, yet Adam still takes a full-size step from the few informative groups left. With
 `algo.dynamic_sampling`, such groups are dropped and new prompts are drawn until the step has
 `prompts_per_step` informative groups or `max_rounds` generations were spent.
+
+Every reward call goes through `call_reward` with `reward.timeout_s`: a reward that raises, hangs,
+returns a non-number (a string is never coerced) or a non-finite value fails that one sample
+(score 0, `reward/failed`, and `reward/failed/<cause>` per cause: "timeout", "bad_type",
+"non_finite", or the exception's class, "SystemExit" included).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Groups:
     generated_groups: int = 0  # groups generated in total (>= B with dynamic sampling)
     rounds: int = 1
     greedy_scores: torch.Tensor | None = None  # (B,) raw reward of a greedy completion (ReMax)
+    skipped_prompts: int = 0  # prompts the source dropped as longer than data.max_prompt_tokens
 
     @property
     def gen_tokens(self) -> int:
@@ -81,14 +87,17 @@ class Groups:
 
     def metrics(self) -> dict[str, float]:
         """Rollout and RAW reward metrics. Not-applicable rewards are counted
-        (`reward/not_applicable`) and left out of every mean."""
+        (`reward/not_applicable`) and left out of every mean; failed ones are counted in all
+        (`reward/failed`) and per cause (`reward/failed/<error_kind>`, only causes that occur)."""
         flat = [r for group in self.rewards for r in group]
         applied = [r for r in flat if r.score is not None]
+        failed = [r for r in flat if r.info.get("failed")]
         lengths = self.lengths().float()
         out = {
             "reward/mean": _mean([float(r.score) for r in applied]),  # type: ignore[arg-type]
-            "reward/failed": float(sum(bool(r.info.get("failed")) for r in flat)),
+            "reward/failed": float(len(failed)),
             "reward/not_applicable": float(len(flat) - len(applied)),
+            "data/skipped_long_prompts": float(self.skipped_prompts),
             "rollout/len_mean": float(lengths.mean()),
             "rollout/len_max": float(lengths.max()),
             "rollout/truncated_frac": float(self.truncated().float().mean()),
@@ -106,6 +115,9 @@ class Groups:
             known = [float(v) for v in values if v is not None]
             if known:
                 out[key] = _mean(known)
+        for r in failed:
+            key = f"reward/failed/{r.info.get('error_kind') or 'unknown'}"
+            out[key] = out.get(key, 0.0) + 1.0
         if self.greedy_scores is not None:
             out["reward/greedy_mean"] = float(self.greedy_scores.nanmean())
         return out
@@ -125,8 +137,9 @@ def informative(scores: torch.Tensor) -> bool:
 def _score(
     state: TrainState, samples: Sequence[Sample], completions: list[list[Completion]]
 ) -> tuple[list[list[RewardResult]], torch.Tensor]:
+    timeout_s = state.cfg.reward.timeout_s
     rewards = [
-        [call_reward(state.reward_fn, s, c) for c in group]
+        [call_reward(state.reward_fn, s, c, timeout_s=timeout_s) for c in group]
         for s, group in zip(samples, completions, strict=True)
     ]
     nan = float("nan")
@@ -168,6 +181,7 @@ def sample_groups(state: TrainState, params: SamplingParams, timer: Timer) -> Gr
         scores=torch.stack([g[4] for g in kept]),
         generated_groups=generated,
         rounds=rounds,
+        skipped_prompts=int(getattr(state.source, "skipped", 0)),
     )
 
 

@@ -1,30 +1,75 @@
 """A whole RL run: build the pieces, loop `train_step`, log, evaluate, checkpoint, resume.
 
-reasonrl train recipes/grpo.yaml algo.clip_high=0.28 [--resume]
+reasonrl train recipes/grpo.yaml algo.clip_high=0.28 [--resume [--allow-config-change]]
 
 Held-out evaluation (`trainer.eval_every`, `rl/evaluation.py`) runs at step 0, every N steps and
 at the last step, before that step's metrics row is written and its checkpoint saved.
+
+Faults (the table in docs/reliability.md):
+- Resume is strict (`rl/resume.py`: checked before anything loads or is written; a refusal
+  changes nothing on disk). Logs (metrics, samples, TensorBoard, eval files) are cut back to
+  the resumed step, and the debris of a crashed save is removed.
+- A step whose update was skipped for a non-finite loss, gradient or learning rate
+  (`rl.update.guarded_step`) is counted; `trainer.max_nonfinite_steps` of them in a row stop the
+  run (`NonFiniteStop`, exit 1) with the likely cause; non-finite weights are never saved.
+- SIGINT / SIGTERM (`runtime.signals`): the step in flight finishes, a checkpoint is saved and
+  `RunInterrupted` carries exit 130 / 143; a second signal exits at once.
+- A full disk during a save: `runtime.checkpoint.DiskFullError` (exit 1 from `train_main`).
 """
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from reasonrl.config import RLConfig, save_resolved
 from reasonrl.rewards.api import RewardFn
 from reasonrl.rl.build import build_state
 from reasonrl.rl.evaluation import RunEvaluator, forget_evals_after
+from reasonrl.rl.resume import config_changes, describe_changes, resume_point
 from reasonrl.rl.state import TrainState
 from reasonrl.rl.step import train_step
-from reasonrl.runtime.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from reasonrl.rl.update import NonFiniteUpdateError
+from reasonrl.runtime.checkpoint import (
+    DiskFullError,
+    is_disk_full,
+    list_checkpoints,
+    load_checkpoint,
+    remove_stale,
+    save_checkpoint,
+)
 from reasonrl.runtime.metrics import MetricsLogger, SampleLogger
 from reasonrl.runtime.progress import StepProgress
+from reasonrl.runtime.signals import StopSignals, exit_code
 
 
-class RunDirExistsError(RuntimeError):
-    """A fresh run would overwrite an earlier run's checkpoints."""
+class RunStopped(RuntimeError):
+    """The run stopped before `trainer.steps`; `exit_code` is the process's exit status."""
+
+    exit_code = 1
+
+
+class NonFiniteStop(RunStopped):
+    """`trainer.max_nonfinite_steps` updates in a row were skipped, or a step made the weights
+    non-finite; the message names the likely cause."""
+
+
+class RunInterrupted(RunStopped):
+    """SIGINT or SIGTERM: the step in flight finished and was checkpointed (exit 128 + signum)."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        self.exit_code = exit_code(signum)
+        name = signal.Signals(signum).name
+        if checkpoint is None:
+            what = f"before step {step + 1} finished: nothing new to save"
+        else:
+            what = f"after step {step}: checkpoint {checkpoint}; continue with --resume"
+        super().__init__(f"interrupted by {name} {what}")
 
 
 def progress_stats(metrics: dict[str, float]) -> str:
@@ -38,15 +83,10 @@ def progress_stats(metrics: dict[str, float]) -> str:
     return " | ".join(parts)
 
 
-def _resume_or_start(state: TrainState, run_dir: Path, resume: bool) -> None:
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
-        return
-    if not resume:
-        raise RunDirExistsError(
-            f"{run_dir} already holds checkpoints: pass --resume to continue it, "
-            "or choose another trainer.run_name"
-        )
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _restore(state: TrainState, ckpt: Path) -> None:
     extra = load_checkpoint(ckpt, model=state.model, optimizer=state.optimizer,
                             scheduler=state.scheduler)  # fmt: skip
     state.step = int(extra["step"])
@@ -54,6 +94,9 @@ def _resume_or_start(state: TrainState, run_dir: Path, resume: bool) -> None:
     state.kl_ctl.load_state_dict(extra["extra"]["kl_ctl"])
     if state.critic is not None:
         state.critic.load_state_dict(extra["extra"]["critic"])
+    nonfinite = extra["extra"].get("nonfinite", {})  # absent in checkpoints of older versions
+    state.nonfinite_streak = int(nonfinite.get("streak", 0))
+    state.nonfinite_steps = int(nonfinite.get("steps", 0))
     state.engine.load_weights(state.model.named_parameters())
 
 
@@ -69,64 +112,175 @@ def _save(state: TrainState, run_dir: Path) -> Path:
         extra={
             "kl_ctl": state.kl_ctl.state_dict(),  # the adaptive KL coefficient is trainer state
             "critic": None if state.critic is None else state.critic.state_dict(),
+            "nonfinite": {"streak": state.nonfinite_streak, "steps": state.nonfinite_steps},
         },
         keep_last=state.cfg.trainer.keep_last,
     )
+
+
+# ----------------------------------------------------------------------------- non-finite steps
+
+
+def _nonfinite_causes(metrics: dict[str, float]) -> list[str]:
+    """ "loss", "grad", "lr" of the actor and "critic loss", ... of the critic skipped this step."""
+    causes = []
+    for who, label in (("actor", ""), ("critic", "critic ")):
+        for cause in ("loss", "grad", "lr"):
+            if f"{who}/nonfinite_{cause}" in metrics:
+                causes.append(label + cause)
+    return causes
+
+
+def _likely_cause(state: TrainState, causes: list[str]) -> str:
+    cfg = state.cfg
+    if "lr" in causes or "critic lr" in causes:
+        return "a learning rate is not finite (optim.lr, critic.lr, optim.warmup_steps)"
+    if causes and all(c.startswith("critic") for c in causes):
+        return f"the critic's learning rate critic.lr={cfg.critic.lr:g} is too high"
+    largest = max(float(p.detach().abs().max()) for p in state.model.parameters())
+    hint = f"the learning rate optim.lr={cfg.optim.lr:g} is too high"
+    if cfg.optim.grad_clip is None:
+        hint += " with no gradient clipping (optim.grad_clip=null)"
+    if cfg.algo.kl_coef > 1:
+        hint += f", or algo.kl_coef={cfg.algo.kl_coef:g} is"
+    return f"{hint} (the largest |weight| is now {largest:.3g})"
+
+
+def _count_nonfinite(state: TrainState, metrics: dict[str, float], log: Any) -> None:
+    """Update the streak of skipped steps; stop the run after `trainer.max_nonfinite_steps`."""
+    causes = _nonfinite_causes(metrics)
+    if not causes:
+        state.nonfinite_streak = 0
+        return
+    state.nonfinite_streak += 1
+    state.nonfinite_steps += 1
+    limit = state.cfg.trainer.max_nonfinite_steps
+    log(f"step {state.step}: update skipped: non-finite {', '.join(causes)} "
+        f"({state.nonfinite_streak} in a row; the run stops at {limit})")  # fmt: skip
+    if state.nonfinite_streak >= limit:
+        first = state.step - state.nonfinite_streak + 1
+        last = list_checkpoints(state.cfg.run_dir)
+        raise NonFiniteStop(
+            f"stopped at step {state.step}: {state.nonfinite_streak} updates in a row (steps "
+            f"{first}-{state.step}) were skipped for a non-finite {', '.join(causes)}; the "
+            f"weights are unchanged since step {first - 1} and nothing non-finite was saved "
+            f"(last checkpoint: {last[-1] if last else 'none'}); likely cause: "
+            f"{_likely_cause(state, causes)}"
+        )
+
+
+# ----------------------------------------------------------------------------- the run
 
 
 def train(
     cfg: RLConfig,
     *,
     resume: bool = False,
+    allow_config_change: bool = False,
     progress: bool = True,
     reward_fn: RewardFn | None = None,
 ) -> TrainState:
-    """Run `trainer.steps` steps (or until `trainer.time_budget_s`), checkpointing on the way."""
+    """Run `trainer.steps` steps (or until `trainer.time_budget_s`), checkpointing on the way.
+
+    `resume=True` continues the run from its newest valid checkpoint and fails (ResumeError)
+    without one (module docstring). Raises RunStopped (NonFiniteStop, RunInterrupted) or
+    DiskFullError when the run cannot go on; the last checkpoint then stays valid.
+    """
     run_dir = cfg.run_dir
-    state = build_state(cfg, reward_fn=reward_fn)
-    _resume_or_start(state, run_dir, resume)
-    resumed_at = state.step if state.step > 0 else None
-    forget_evals_after(run_dir, resumed_at)  # as the metric logs drop rows after the checkpoint
-    save_resolved(cfg, run_dir)
+    ckpt = resume_point(cfg, resume=resume, allow_config_change=allow_config_change)
     t = cfg.trainer
-    bar = StepProgress(t.steps, label="RL", initial=state.step, enabled=progress)
-    evaluator = RunEvaluator.for_run(cfg, log=bar.log)  # reads the held-out data: fails early
-    with (
-        bar,
-        # metric lines go to the console whenever no live bar shows progress (e.g. redirected)
-        MetricsLogger(
-            run_dir, console=not bar.live, log_every=t.log_every, resume_step=resumed_at
-        ) as metrics_log,
-        closing(SampleLogger(run_dir, resume_step=resumed_at)) as sample_log,
-    ):
-        if evaluator is not None and state.step == 0:  # the starting policy, in a row of its own
-            metrics_log.log(0, evaluator.evaluate(state))
-        # The time budget counts training only: evaluation time (eval_s) stays outside it, so
-        # trainer.eval_every does not change how many steps a budget buys.
-        start, eval_s = time.monotonic(), 0.0
-        while state.step < t.steps:
-            metrics, groups = train_step(state)
-            elapsed = time.monotonic() - start - eval_s
-            out_of_time = t.time_budget_s is not None and elapsed > t.time_budget_s
-            last = state.step == t.steps or out_of_time
-            if evaluator is not None and evaluator.due(state.step, last=last):
-                metrics |= evaluator.evaluate(state)  # before the save: resume never redoes it
-                eval_s += metrics["perf/eval_s"]
-            metrics_log.log(state.step, metrics)
-            bar.update(state.step, progress_stats(metrics))
-            if state.step % t.sample_every == 0:
-                sample_log.log(state.step, groups.rollouts())
-            if state.step % t.save_every == 0 or last:
-                _save(state, run_dir)
-            if out_of_time:
-                break
+    with StopSignals() as stop:
+        state = build_state(cfg, reward_fn=reward_fn)
+        if ckpt is not None:
+            _restore(state, ckpt)
+        resumed_at = state.step if ckpt is not None else None
+        bar = StepProgress(t.steps, label="RL", initial=state.step, enabled=progress)
+        evaluator = RunEvaluator.for_run(cfg, log=bar.log)  # reads the held-out data: fails early
+        # Only now, with every input read, does anything on disk change.
+        remove_stale(run_dir)  # temp dirs of a save that crashed
+        forget_evals_after(run_dir, resumed_at)  # as the metric logs drop rows after the ckpt
+        changes = config_changes(cfg, run_dir / "config.yaml") if ckpt is not None else []
+        save_resolved(cfg, run_dir)
+        with (
+            bar,
+            # metric lines go to the console whenever no live bar shows progress (e.g. redirected)
+            MetricsLogger(
+                run_dir, console=not bar.live, log_every=t.log_every, resume_step=resumed_at
+            ) as metrics_log,
+            closing(SampleLogger(run_dir, resume_step=resumed_at)) as sample_log,
+        ):
+            if ckpt is not None:
+                bar.log(f"resumed from step {state.step} ({ckpt})")
+                if changes:
+                    bar.log(f"with changed settings: {describe_changes(changes)}")
+            if evaluator is not None and state.step == 0:  # the starting policy, in its own row
+                metrics_log.log(0, evaluator.evaluate(state))
+            # The time budget counts training only: evaluation time (eval_s) stays outside it,
+            # so trainer.eval_every does not change how many steps a budget buys.
+            start, eval_s = time.monotonic(), 0.0
+            while state.step < t.steps:
+                if stop.signum is not None:  # arrived while setting up: no step to save
+                    raise RunInterrupted(stop.signum, state.step, None)
+                try:
+                    metrics, groups = train_step(state)
+                except NonFiniteUpdateError as exc:
+                    raise NonFiniteStop(
+                        f"step {state.step + 1}: {exc}; nothing was saved from these weights; "
+                        f"likely cause: {_likely_cause(state, [])}"
+                    ) from exc
+                elapsed = time.monotonic() - start - eval_s
+                out_of_time = t.time_budget_s is not None and elapsed > t.time_budget_s
+                last = state.step == t.steps or out_of_time
+                if evaluator is not None and evaluator.due(state.step, last=last):
+                    metrics |= evaluator.evaluate(state)  # before the save: never redone
+                    eval_s += metrics["perf/eval_s"]
+                metrics_log.log(state.step, metrics)
+                bar.update(state.step, progress_stats(metrics))
+                if state.step % t.sample_every == 0:
+                    sample_log.log(state.step, groups.rollouts())
+                _count_nonfinite(state, metrics, bar.log)
+                if state.step % t.save_every == 0 or last or stop.signum is not None:
+                    saved = _save(state, run_dir)
+                    if stop.signum is not None and not last:  # (a finished run just ends)
+                        raise RunInterrupted(stop.signum, state.step, saved)
+                if out_of_time:
+                    break
     return state
 
 
-def train_main(cfg: RLConfig, *, resume: bool = False) -> int:
-    """Entry point of `reasonrl train`."""
-    state = train(cfg, resume=resume)
+def train_main(
+    cfg: RLConfig,
+    *,
+    resume: bool = False,
+    allow_config_change: bool = False,
+    progress: bool = True,
+    reward_fn: RewardFn | None = None,
+) -> int:
+    """Entry point of `reasonrl train`: the run's exit status, with one line on stderr when it
+    stops early (1: non-finite updates or a full disk; 130/143: SIGINT/SIGTERM). ResumeError
+    and RunDirExistsError propagate (the command reports them as usage errors, exit 2)."""
+    try:
+        state = train(cfg, resume=resume, allow_config_change=allow_config_change,
+                      progress=progress, reward_fn=reward_fn)  # fmt: skip
+    except RunStopped as exc:
+        print(f"reasonrl: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except DiskFullError as exc:
+        kept = list_checkpoints(cfg.run_dir)
+        print(f"reasonrl: {exc}; nothing partial was left and the previous checkpoint "
+              f"({kept[-1] if kept else 'none'}) is kept; free space, then continue with "
+              "--resume", file=sys.stderr, flush=True)  # fmt: skip
+        return 1
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        print(f"reasonrl: no space left on the device of {cfg.run_dir}: {exc}; free space, "
+              "then continue with --resume", file=sys.stderr, flush=True)  # fmt: skip
+        return 1
+    n = state.nonfinite_steps
+    skipped = f", {n} updates skipped as non-finite" if n else ""
     print(
-        f"run directory: {cfg.run_dir} (step {state.step}); report: reasonrl report {cfg.run_dir}"
+        f"run directory: {cfg.run_dir} (step {state.step}{skipped}); "
+        f"report: reasonrl report {cfg.run_dir}"
     )
     return 0

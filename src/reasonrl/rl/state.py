@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 @dataclass
 class TrainState:
-    """Everything a step touches; `step` counts completed optimizer steps."""
+    """Everything a step touches; `step` counts completed RL steps (skipped updates included).
+
+    `nonfinite_streak` counts the latest steps in a row whose update was skipped for a non-finite
+    loss, gradient or learning rate, `nonfinite_steps` all such steps of the run (both saved in
+    checkpoints).
+    """
 
     cfg: RLConfig
     model: torch.nn.Module
@@ -33,6 +38,8 @@ class TrainState:
     critic: Critic | None = None  # the value model of PPO (advantage=gae)
     kl_ctl: KLController = field(default_factory=lambda: FixedKLController(0.0))
     step: int = 0
+    nonfinite_streak: int = 0
+    nonfinite_steps: int = 0
 
 
 def sampling_params(cfg: RLConfig, step: int) -> SamplingParams:

@@ -10,6 +10,8 @@ epochs and `actor/epoch{k}/*` (k = 1..ppo_epochs) each epoch's own values.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from reasonrl.algos.kl import kl_penalty
@@ -21,6 +23,7 @@ from reasonrl.rl.rollouts import Groups, greedy_baseline, sample_groups
 from reasonrl.rl.state import TrainState, sampling_params
 from reasonrl.rl.update import policy_update
 from reasonrl.runtime.metrics import reduce_metrics
+from reasonrl.runtime.schedule import advance
 from reasonrl.runtime.timing import Timer
 from reasonrl.types import Batch
 
@@ -68,7 +71,7 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
             epochs = [policy_update(state.model, state.optimizer, batch, cfg, kl_coef=kl_coef)
                       for _ in range(algo.ppo_epochs)]  # fmt: skip
             metrics |= _epoch_metrics(epochs)
-        state.scheduler.step()  # steps count RL steps, skipped updates included
+        advance(state.scheduler)  # steps count RL steps, skipped updates included
     step_kl = _kl_metric(kl, batch, metrics)
     if step_kl is not None:
         state.kl_ctl.update(step_kl, n_steps=batch.input_ids.shape[0])
@@ -92,16 +95,23 @@ def _epoch_metrics(epochs: list[dict[str, float]]) -> dict[str, float]:
     out = reduce_metrics(epochs)
     if len(epochs) > 1:
         for k, m in enumerate(epochs, start=1):
-            out |= {key.replace("actor/", f"actor/epoch{k}/", 1): v for key, v in m.items()}
+            out |= {
+                f"actor/epoch{k}/{key.removeprefix('actor/')}": v
+                for key, v in m.items()
+                if key.startswith("actor/")  # is/* etc. stay the mean over epochs
+            }
     return out
 
 
 def _kl_metric(kl: torch.Tensor | None, batch: Batch, metrics: dict[str, float]) -> float | None:
-    """The step's KL to the reference (token mean): what the adaptive controller tracks."""
+    """The step's KL to the reference (token mean): what the adaptive controller tracks; None
+    when there is none or it is not finite (a skipped non-finite step must not poison the
+    controller's coefficient)."""
     if kl is not None:  # kl_in=reward: measured on the rollout, mean of sequence means (verl)
         mask = batch.response_mask
         rows = mask.sum(dim=1) > 0
         per_seq = (kl * mask).sum(dim=1)[rows] / mask.sum(dim=1)[rows]
-        return float(per_seq.mean()) if rows.any() else 0.0
-    # kl_in=loss: the token-mean KL of the first epoch, i.e. of the policy that sampled
-    return metrics.get("actor/epoch1/kl_ref", metrics.get("actor/kl_ref"))
+        value: float | None = float(per_seq.mean()) if rows.any() else 0.0
+    else:  # kl_in=loss: the token-mean KL of the first epoch, i.e. of the policy that sampled
+        value = metrics.get("actor/epoch1/kl_ref", metrics.get("actor/kl_ref"))
+    return value if value is not None and math.isfinite(value) else None

@@ -2,9 +2,18 @@
 
 The normaliser is computed once from the whole batch, so accumulating gradients over micro-batches
 gives exactly the gradient of the full batch (see `reasonrl.algos.aggregate`).
+
+Non-finite guard (`guarded_step`, also used by the critic): an optimizer step whose loss, gradient
+norm or learning rate is NaN/inf is not taken, so the parameters and the optimizer state stay
+bit-identical; the update reports `actor/skipped_nonfinite` and the cause
+(`actor/nonfinite_loss`, `_grad` or `_lr`), and `rl/run.py` stops the run after
+`trainer.max_nonfinite_steps` such steps in a row.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterable
 
 import torch
 
@@ -14,9 +23,47 @@ from reasonrl.algos.policy_loss import loss_kwargs
 from reasonrl.config import AlgoConfig, RLConfig
 from reasonrl.rl.batching import micro_batches, trim
 from reasonrl.rl.logprobs import response_logprobs
+from reasonrl.runtime.checkpoint import tensors_finite
 from reasonrl.runtime.metrics import reduce_metrics
 from reasonrl.runtime.precision import autocast
 from reasonrl.types import Batch
+
+
+class NonFiniteUpdateError(RuntimeError):
+    """An optimizer step with finite loss, gradient and learning rate made the weights NaN/inf
+    (e.g. a learning rate so large that the update overflows): it cannot be undone."""
+
+
+def guarded_step(
+    optimizer: torch.optim.Optimizer,
+    params: Iterable[torch.Tensor],
+    loss: torch.Tensor,
+    grad_norm: torch.Tensor,
+) -> str | None:
+    """`optimizer.step()` unless the loss, the gradient norm or a learning rate is not finite.
+
+    Returns None after a step, else the cause of the skip: "loss", "grad" or "lr" (the first that
+    applies). A skipped step leaves the parameters and the optimizer state exactly as they were
+    (only `.grad` is cleared). Raises NonFiniteUpdateError when a step taken on finite inputs
+    leaves non-finite parameters (checked after every step; one device sync).
+    """
+    if not math.isfinite(float(loss)):
+        cause: str | None = "loss"
+    elif not math.isfinite(float(grad_norm)):
+        cause = "grad"
+    elif not all(math.isfinite(float(group["lr"])) for group in optimizer.param_groups):
+        cause = "lr"
+    else:
+        cause = None
+    if cause is not None:
+        optimizer.zero_grad(set_to_none=True)
+        return cause
+    optimizer.step()
+    if not tensors_finite(p.detach() for p in params):
+        raise NonFiniteUpdateError(
+            "an optimizer step on a finite loss and gradient made the weights NaN/inf"
+        )
+    return None
 
 
 def active_rows(batch: Batch, algo: AlgoConfig) -> torch.Tensor:
@@ -62,12 +109,14 @@ def policy_update(
     *,
     kl_coef: float | None = None,
 ) -> dict[str, float]:
-    """Accumulate the loss over micro-batches, clip the gradient and take one optimizer step.
+    """Accumulate the loss over micro-batches, clip the gradient and take one optimizer step
+    (`guarded_step`: none when the loss or gradient is not finite).
 
     `kl_coef` is the KL weight of this step (the adaptive controller's value; default
     `algo.kl_coef`). Metrics are means over the batch's response tokens (each micro-batch
     weighted by its token count), except `actor/loss` (the batch loss: the micro-batch losses
-    add up to it) and `actor/grad_norm`.
+    add up to it) and `actor/grad_norm`; a skipped step adds `actor/skipped_nonfinite` = 1 and
+    `actor/nonfinite_{cause}` = 1.
     """
     algo = cfg.algo
     kl_coef = algo.kl_coef if kl_coef is None else kl_coef
@@ -97,7 +146,9 @@ def policy_update(
         weights.append(float(mb.response_mask.sum()))
     max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip is not None else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-    optimizer.step()
+    cause = guarded_step(optimizer, model.parameters(), loss_sum, grad_norm)
+    if cause is not None:
+        out |= {"actor/skipped_nonfinite": 1.0, f"actor/nonfinite_{cause}": 1.0}
     if sum(weights) == 0:  # every active row fully masked: fall back to equal weights
         weights = [1.0] * len(weights)
     out |= reduce_metrics(rows_metrics, weights)

@@ -35,7 +35,8 @@ class SamplingParams:
 
     n: completions per prompt (the group size G); the prompt is encoded once and shared.
     max_new_tokens: hard cap on response tokens; hitting it gives finish_reason "length".
-    temperature: logits are divided by it before sampling and before computing log-probs.
+    temperature: logits are divided by it before sampling and before computing log-probs;
+        0 means greedy (the T -> 0 limit: `greedy` is set to True).
     top_p: nucleus sampling, keep the smallest set of tokens whose probability reaches top_p
         (arXiv 1904.09751); 1.0 = off.
     top_k: keep the k most likely tokens; 0 = off.
@@ -55,6 +56,8 @@ class SamplingParams:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        if self.temperature == 0 and not self.greedy:  # T = 0 is the argmax, everywhere
+            object.__setattr__(self, "greedy", True)
         if self.n < 1:
             raise ValueError(f"SamplingParams.n must be >= 1, got {self.n}")
         if self.max_new_tokens < 1:

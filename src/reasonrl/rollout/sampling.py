@@ -129,7 +129,7 @@ def sample_next(
 
     token = argmax_v(filter(log_softmax(z / T))_v + g_v),  g = -log(-log u(key, step, v))
     logprob = log_softmax(z / T)[token]  (full vocabulary, not renormalised after filtering)
-    Greedy: token = argmax_v z_v, logprob = log_softmax(z)[token].
+    Greedy (or temperature 0, its limit): token = argmax_v z_v, logprob = log_softmax(z)[token].
 
     Args:
         logits: (W, V) raw next-token logits z (any float dtype; computed in float32).
@@ -141,7 +141,7 @@ def sample_next(
         tokens (W,) int64 and logprobs (W,) float32.
     """
     z = logits.float()
-    if greedy:
+    if greedy or temperature == 0:
         logprobs = torch.log_softmax(z, dim=-1)
         tokens = torch.argmax(z, dim=-1)
     else:

@@ -16,10 +16,21 @@ process killed at any point leaves either the previous checkpoint or the new one
 
 State dicts are saved with `torch.save` and read back with `weights_only=True`: `sampler_state`,
 `engine_state` and `extra` must hold plain Python values and tensors (no numpy arrays, no objects).
+
+Faults a save refuses or survives:
+- non-finite weights are never written (`NonFiniteWeightsError`); the manifest records
+  `"finite": true`, and pruning always keeps the newest checkpoint whose weights are finite
+  (checkpoints of older versions, without the flag, are checked by reading their weights);
+- a disk too full for the checkpoint: before writing, the free space is compared with the size of
+  the newest checkpoint (an estimate from the tensors for the first one), and ENOSPC during the
+  write (an OSError, safetensors' "os error 28", or torch.save's "unexpected pos") removes the
+  partial directory; both raise `DiskFullError`, and the previous checkpoint stays as it was;
+- debris of a crashed save (`.tmp-*`, `.old-*` directories) is removed by `remove_stale`.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -33,12 +44,32 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 
 FORMAT = 1
 MARKER = "COMPLETE"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
+_OLD_DIR = re.compile(r"^\.old-(step_(\d+))-")
 _FILES = ("model.safetensors", "optimizer.pt", "scheduler.pt", "state.pt")
+
+
+class NonFiniteWeightsError(ValueError):
+    """The model holds NaN or inf: such weights are never checkpointed."""
+
+
+class DiskFullError(RuntimeError):
+    """Not enough free space for a checkpoint; nothing partial is left behind.
+
+    Attributes: `directory` (where the checkpoint was going), `needed` and `free` (bytes).
+    """
+
+    def __init__(self, directory: Path, needed: int, free: int, step: int) -> None:
+        self.directory, self.needed, self.free, self.step = directory, needed, free, step
+        super().__init__(
+            f"no space left in {directory} for checkpoint step {step}: it needs about "
+            f"{needed:,} bytes and {free:,} are free"
+        )
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -107,12 +138,15 @@ def _torch_save(obj: Any, path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def _write_manifest(tmp: Path, step: int) -> None:
+def _write_manifest(tmp: Path, step: int, *, finite: bool | None = None) -> None:
     files = {name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
              for name in _FILES}  # fmt: skip
+    manifest: dict[str, Any] = {"format": FORMAT, "step": step, "files": files}
+    if finite is not None:
+        manifest["finite"] = finite
     marker = tmp / MARKER
     with marker.open("w", encoding="utf-8") as fh:
-        json.dump({"format": FORMAT, "step": step, "files": files}, fh, indent=1)
+        json.dump(manifest, fh, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
     _fsync_path(tmp)
@@ -153,15 +187,10 @@ def save_checkpoint(
         extra: anything else the loop needs back (plain values / tensors).
         keep_last: if given, delete all but the newest `keep_last` valid checkpoints afterwards.
     """
+    if not tensors_finite(model.state_dict().values()):
+        raise NonFiniteWeightsError(f"refusing to checkpoint step {step}: the weights hold NaN/inf")
     root = checkpoint_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-step_{step:08d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    save_model(model, str(tmp / "model.safetensors"))
-    with (tmp / "model.safetensors").open("rb+") as fh:
-        os.fsync(fh.fileno())
-    _torch_save(optimizer.state_dict() if optimizer is not None else {}, tmp / "optimizer.pt")
-    _torch_save(scheduler.state_dict() if scheduler is not None else {}, tmp / "scheduler.pt")
     state = {
         "step": step,
         "rng": rng_state(),
@@ -169,8 +198,30 @@ def save_checkpoint(
         "engine_state": engine_state,
         "extra": extra or {},
     }
-    _torch_save(state, tmp / "state.pt")
-    _write_manifest(tmp, step)
+    previous = list_checkpoints(run_dir)
+    if previous:  # the newest checkpoint's size: this one is as large
+        needed = checkpoint_bytes(previous[-1])
+    else:  # the first one: the bytes of its tensors (serialisation adds little)
+        needed = _tensor_bytes([model.state_dict(), optimizer_state(optimizer), state])
+    free = shutil.disk_usage(root).free
+    if free < needed:
+        raise DiskFullError(root, needed, free, step)
+    tmp = root / f".tmp-step_{step:08d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.mkdir()
+        save_model(model, str(tmp / "model.safetensors"))
+        with (tmp / "model.safetensors").open("rb+") as fh:
+            os.fsync(fh.fileno())
+        _torch_save(optimizer_state(optimizer), tmp / "optimizer.pt")
+        _torch_save(scheduler.state_dict() if scheduler is not None else {}, tmp / "scheduler.pt")
+        _torch_save(state, tmp / "state.pt")
+        _write_manifest(tmp, step, finite=True)
+    except BaseException as exc:
+        free = shutil.disk_usage(root).free  # measured before the partial files go
+        shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(exc):
+            raise DiskFullError(root, needed, free, step) from exc
+        raise
     final = root / f"step_{step:08d}"
     _publish(tmp, final)
     if keep_last is not None:
@@ -178,9 +229,150 @@ def save_checkpoint(
     return final
 
 
+def optimizer_state(optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+    """`optimizer.state_dict()`, or {} without an optimizer."""
+    return optimizer.state_dict() if optimizer is not None else {}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for ENOSPC however it surfaces: an OSError with errno 28 (also in the cause chain),
+    safetensors' "No space left on device (os error 28)", or torch.save's
+    "[enforce fail at inline_container.cc] unexpected pos" (a short write of its zip writer)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(seen)
+        if "No space left on device" in text or "os error 28" in text:
+            return True
+        if isinstance(seen, RuntimeError) and "unexpected pos" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def tensors_finite(tensors: Any) -> bool:
+    """True if no floating tensor among `tensors` holds NaN or inf (one device sync)."""
+    checks = [torch.isfinite(t).all() for t in tensors if t.is_floating_point() and t.numel()]
+    return bool(torch.stack(checks).all()) if checks else True
+
+
+def _tensor_bytes(obj: Any) -> int:
+    """Bytes of every tensor in nested dicts/lists/tuples (shared storages counted once)."""
+    seen: set[int] = set()
+    total = 0
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            if item.device.type != "meta" and item.data_ptr() not in seen:
+                seen.add(item.data_ptr())
+                total += item.numel() * item.element_size()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return total
+
+
+def checkpoint_bytes(path: str | Path) -> int:
+    """Total size of a checkpoint's files (as its manifest lists them) and of the manifest itself;
+    0 without a readable manifest."""
+    marker = Path(path) / MARKER
+    try:
+        manifest = json.loads(marker.read_text(encoding="utf-8"))
+        listed = sum(int(meta["bytes"]) for meta in manifest["files"].values())
+        return listed + marker.stat().st_size
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def weights_finite(path: str | Path) -> bool:
+    """True if a checkpoint's weights hold no NaN/inf: its manifest says so (written by this
+    version), or, for a manifest without the flag, every tensor of model.safetensors is read."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if isinstance(manifest, dict) and isinstance(manifest.get("finite"), bool):
+        return manifest["finite"]
+    try:
+        with safe_open(str(path / "model.safetensors"), framework="pt") as fh:
+            return all(tensors_finite([fh.get_tensor(name)]) for name in fh.keys())  # noqa: SIM118
+    except Exception:  # unreadable weights: not usable either
+        return False
+
+
+def remove_stale(run_dir: str | Path) -> list[Path]:
+    """Remove the debris of crashed saves: `.tmp-*` directories (never renamed into place) and
+    `.old-step_N-*` ones (a replaced same-step checkpoint); an `.old-` directory whose `step_N`
+    is missing (killed between the two renames of `_publish`) is renamed back instead.
+
+    Returns the removed paths.
+    """
+    root = checkpoint_dir(run_dir)
+    if not root.is_dir():
+        return []
+    removed = []
+    for path in sorted(root.iterdir()):
+        if not path.is_dir() or not path.name.startswith("."):
+            continue
+        match = _OLD_DIR.match(path.name)
+        intact = match is not None and _problem(path, int(match.group(2)), deep=True) is None
+        if match and intact and not (root / match.group(1)).exists():  # put it back
+            os.rename(path, root / match.group(1))
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def _step_of(path: Path) -> int | None:
     match = _STEP_DIR.match(path.name)
     return int(match.group(1)) if match else None
+
+
+def checkpoint_problem(path: str | Path, *, deep: bool = True) -> str | None:
+    """Why `path` is not a finished checkpoint (one short phrase), or None when it is one.
+
+    deep=True also recomputes every file's sha256 (catches truncation and bit rot).
+    """
+    path = Path(path)
+    step = _step_of(path)
+    return "not named step_N" if step is None else _problem(path, step, deep=deep)
+
+
+def _problem(path: Path, step: int, *, deep: bool) -> str | None:
+    try:
+        text = (path / MARKER).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return f"no {MARKER} manifest (the save did not finish)"
+    except OSError as exc:
+        return f"unreadable {MARKER} manifest ({exc.strerror})"
+    try:
+        manifest = json.loads(text)
+        if manifest["format"] != FORMAT:
+            return f"manifest format {manifest['format']!r}, expected {FORMAT}"
+        if manifest["step"] != step:
+            return f"manifest is for step {manifest['step']}, not {step}"
+        files = manifest["files"]
+        if set(files) != set(_FILES):
+            return f"manifest lists {sorted(files)}, expected {sorted(_FILES)}"
+        for name, meta in files.items():
+            file = path / name
+            if not file.exists():
+                return f"{name} is missing"
+            size = file.stat().st_size
+            if size != meta["bytes"]:
+                return f"{name} has {size:,} bytes, the manifest says {meta['bytes']:,}"
+            if deep and _sha256(file) != meta["sha256"]:
+                return f"{name} does not match its sha256 checksum"
+    except OSError as exc:
+        return f"unreadable ({exc})"
+    except (ValueError, KeyError, TypeError):
+        return f"malformed {MARKER} manifest"
+    return None
 
 
 def verify_checkpoint(path: str | Path, *, deep: bool = True) -> bool:
@@ -188,39 +380,25 @@ def verify_checkpoint(path: str | Path, *, deep: bool = True) -> bool:
 
     deep=True also recomputes every file's sha256 (catches truncation and bit rot).
     """
-    path = Path(path)
-    step = _step_of(path)
-    try:
-        manifest = json.loads((path / MARKER).read_text(encoding="utf-8"))
-        if step is None or manifest["format"] != FORMAT or manifest["step"] != step:
-            return False
-        for name, meta in manifest["files"].items():
-            file = path / name
-            if file.stat().st_size != meta["bytes"]:
-                return False
-            if deep and _sha256(file) != meta["sha256"]:
-                return False
-        return set(manifest["files"]) == set(_FILES)
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+    return checkpoint_problem(path, deep=deep) is None
+
+
+def checkpoint_candidates(run_dir: str | Path) -> list[Path]:
+    """Every `step_N` directory of a run (valid or not), oldest first."""
+    root = checkpoint_dir(run_dir)
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if _step_of(p) is not None), key=_step_of)
 
 
 def list_checkpoints(run_dir: str | Path, *, deep: bool = False) -> list[Path]:
     """Valid checkpoints of a run, oldest first (temp and partial directories are skipped)."""
-    root = checkpoint_dir(run_dir)
-    if not root.is_dir():
-        return []
-    candidates = sorted((p for p in root.iterdir() if _step_of(p) is not None), key=_step_of)
-    return [p for p in candidates if verify_checkpoint(p, deep=deep)]
+    return [p for p in checkpoint_candidates(run_dir) if verify_checkpoint(p, deep=deep)]
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest checkpoint that verifies (checksums included), or None."""
-    root = checkpoint_dir(run_dir)
-    if not root.is_dir():
-        return None
-    steps = sorted((p for p in root.iterdir() if _step_of(p) is not None), key=_step_of)
-    for path in reversed(steps):
+    for path in reversed(checkpoint_candidates(run_dir)):
         if verify_checkpoint(path, deep=True):
             return path
         warnings.warn(f"skipping invalid checkpoint {path}", stacklevel=2)
@@ -228,14 +406,19 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 
 def prune_checkpoints(run_dir: str | Path, keep_last: int) -> list[Path]:
-    """Keep the newest `keep_last` valid checkpoints; delete older, invalid and temp dirs.
+    """Keep the newest `keep_last` valid checkpoints, and the newest valid one whose weights are
+    finite (`weights_finite`) even when it is older; delete older, invalid and temp dirs.
 
     Returns the deleted paths.
     """
     if keep_last < 1:
         raise ValueError(f"keep_last must be >= 1, got {keep_last}")
     root = checkpoint_dir(run_dir)
-    keep = set(list_checkpoints(run_dir)[-keep_last:])
+    valid = list_checkpoints(run_dir)
+    keep = set(valid[-keep_last:])
+    newest_finite = next((p for p in reversed(valid) if weights_finite(p)), None)
+    if newest_finite is not None:
+        keep.add(newest_finite)
     doomed = [
         p
         for p in root.iterdir()

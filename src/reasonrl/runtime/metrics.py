@@ -7,7 +7,9 @@ of calling `.item()` per micro-batch. `MetricsLogger` then writes the flat, pref
 TensorBoard when the `tb` extra is installed. `SampleLogger` writes rollouts to `samples.jsonl`.
 
 Resume: both loggers take `resume_step`; rows of steps after it (written by the killed run after
-its last checkpoint) are dropped, so a resumed run's files equal an uninterrupted run's.
+its last checkpoint) are dropped, so a resumed run's files equal an uninterrupted run's. The
+TensorBoard event files are rewritten the same way (`truncate_events`), and the new writer also
+carries `purge_step`, so TensorBoard itself drops any later point it still finds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -125,6 +128,50 @@ def truncate_jsonl(path: Path, last_step: int) -> int:
     return len(kept)
 
 
+def _event_records(data: bytes) -> Iterable[tuple[bytes, bytes]]:
+    """(record bytes, payload) of each whole TFRecord: u64 length, u32 crc, payload, u32 crc."""
+    pos = 0
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack("<Q", data[pos : pos + 8])
+        end = pos + 12 + length + 4
+        if end > len(data):
+            return  # a record cut short by a kill
+        yield data[pos:end], data[pos + 12 : pos + 12 + length]
+        pos = end
+
+
+def truncate_events(log_dir: Path, last_step: int) -> int:
+    """Drop TensorBoard events with `step > last_step` from every event file under `log_dir`
+    (records kept byte for byte; a torn last record dropped); returns the events dropped.
+
+    Without the tensorboard package (whose protobuf parses an event) the files are left alone.
+    """
+    try:
+        from tensorboard.compat.proto.event_pb2 import Event
+    except ImportError:
+        return 0
+    dropped = 0
+    for path in sorted(log_dir.glob("**/events.out.tfevents.*")):
+        kept = bytearray()
+        data = path.read_bytes()
+        for record, payload in _event_records(data):
+            event = Event()
+            try:
+                event.ParseFromString(payload)
+            except Exception:  # a corrupt record is dropped like a torn one
+                dropped += 1
+                continue
+            if event.step > last_step and event.HasField("summary"):
+                dropped += 1
+                continue
+            kept += record
+        if len(kept) != len(data):
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(bytes(kept))
+            os.replace(tmp, path)
+    return dropped
+
+
 def _last_time(path: Path) -> float:
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     last = json.loads(lines[-1]) if lines else {}
@@ -175,7 +222,11 @@ class MetricsLogger:
         self._jsonl = JsonlWriter(self.run_dir / "metrics.jsonl", resume_step)
         self._console = _console() if console else None
         self._log_every = log_every
-        self._tb = _tensorboard_writer(self.run_dir / "tb") if tensorboard else None
+        self._tb = None
+        if tensorboard:
+            if resume_step is not None:
+                truncate_events(self.run_dir / "tb", resume_step)
+            self._tb = _tensorboard_writer(self.run_dir / "tb", resume_step)
         # A resumed run continues the wall clock of the rows it kept.
         self._start = time.time() - _last_time(self.run_dir / "metrics.jsonl")
 
@@ -231,13 +282,15 @@ def _console() -> Any:
     return Console(highlight=False, soft_wrap=True)
 
 
-def _tensorboard_writer(log_dir: Path) -> Any | None:
+def _tensorboard_writer(log_dir: Path, resume_step: int | None = None) -> Any | None:
     try:
         import tensorboard  # noqa: F401  (SummaryWriter needs the package, not just torch)
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(log_dir=str(log_dir))
+    # purge_step: TensorBoard discards points at steps >= resume_step + 1 from earlier files
+    purge = None if resume_step is None else resume_step + 1
+    return SummaryWriter(log_dir=str(log_dir), purge_step=purge)
 
 
 def rollout_record(rollout: Any) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import warnings
+from typing import Any
 
 
 def lr_factor(
@@ -26,3 +28,12 @@ def lr_factor(
         return 1.0
     progress = min(max(progress, 0.0), 1.0)
     return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def advance(scheduler: Any) -> None:
+    """`scheduler.step()` once per RL step, also when the update was skipped (critic warm-up, a
+    non-finite step), so the schedule follows the step count; torch's warning about a scheduler
+    step before any optimizer step is expected then and silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+        scheduler.step()
