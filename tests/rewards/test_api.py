@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -152,3 +153,21 @@ def test_combination_equals_renormalised_sum(parts):
 def test_registry_names_the_builtins():
     assert set(REWARDS) == {"math", "countdown", "code_tests", "code_tests_all"}
     assert all(callable(f) for f in REWARDS.values())
+
+
+def test_timed_calls_work_in_a_forked_child():
+    # the parent leaves an idle worker behind; the child has none of its threads
+    assert call_reward(lambda s, c: 1.0, S, C, timeout_s=5.0).score == 1.0
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report the score (or its absence) through the pipe, then leave
+        try:
+            result = call_reward(lambda s, c: 0.5, S, C, timeout_s=2.0)
+            os.write(write, str(result.score).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    started = time.monotonic()
+    os.waitpid(pid, 0)
+    assert os.read(read, 100) == b"0.5"
+    assert time.monotonic() - started < 1.5  # not the 2 s timeout of an orphaned worker

@@ -60,6 +60,7 @@ class StubEngine:
 
     def load_weights(self, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
         self.weight_syncs += 1
+        self.synced = dict(named_tensors)
 
 
 def even_fraction(sample: Sample, completion: Completion) -> float:

@@ -32,6 +32,7 @@ read as numbers (`"1.0"` is a `bad_type` failure). Every exception a reward rais
 from __future__ import annotations
 
 import math
+import os
 import queue
 import threading
 from collections import Counter
@@ -164,6 +165,17 @@ class _Worker:
 
 _IDLE: list[_Worker] = []
 _IDLE_LOCK = threading.Lock()
+
+
+def _forget_workers_in_child() -> None:
+    """A forked child inherits the idle list but none of its threads: handing it a worker there
+    would wait out the whole timeout on a job no thread runs. Start the child with no workers."""
+    global _IDLE_LOCK
+    _IDLE.clear()
+    _IDLE_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_workers_in_child)
 
 
 def _call_in_thread(
