@@ -47,3 +47,23 @@ def test_batch_select_and_to() -> None:
     assert sub.old_logprobs is None
     assert b.prompt_len == 1
     assert b.to("cpu").input_ids.equal(b.input_ids)
+
+
+def test_the_python_api_loads_lazily() -> None:
+    code = (
+        "import sys, reasonrl\n"
+        f"heavy = {HEAVY!r}\n"
+        "before = [m for m in heavy if m in sys.modules]\n"
+        "from reasonrl import Callback, RewardFn, evaluate, load_config, train\n"
+        "from reasonrl.rl.run import train as run_train\n"
+        "from reasonrl.eval.evaluate import evaluate as eval_evaluate\n"
+        "assert train is run_train and evaluate is eval_evaluate, 'not the one implementation'\n"
+        "assert {'train', 'evaluate', 'load_config'} <= set(dir(reasonrl))\n"
+        "print(before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        import reasonrl
+
+        reasonrl.nope  # noqa: B018

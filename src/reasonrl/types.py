@@ -88,6 +88,7 @@ class Rollout:
     completion: Completion
     reward: RewardResult
     group: int
+    advantage: float | None = None  # the completion's mean advantage over its trained tokens
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,3 +123,12 @@ def test_naive_per_microbatch_mean_is_wrong(mode):
 def test_masked_mean():
     assert masked_mean(T([1.0, 5.0, 3.0]), T([1, 0, 1])).item() == 2.0
     assert masked_mean(T([1.0]), T([0])).item() == 0.0
+
+
+def test_masked_row_mean_is_nan_for_an_empty_row() -> None:
+    from reasonrl.algos.aggregate import masked_row_mean
+
+    x = torch.tensor([[1.0, 3.0, float("nan")], [2.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    out = masked_row_mean(x, mask)
+    assert out[0] == 2.0 and torch.isnan(out[1])

@@ -41,6 +41,7 @@ def make_fake_run(run_dir: Path, *, steps: int = 60, seed: int = 0) -> Path:
                 "actor/loss": round(rng.gauss(0, 0.02), 5),
                 "actor/entropy": round(0.9 - 0.3 * progress + rng.gauss(0, 0.02), 4),
                 "actor/grad_norm": round(abs(rng.gauss(0.4, 0.1)), 4),
+                "actor/clipfrac": 0.0,  # one PPO epoch: never clipped (a constant series)
                 "perf/step_s": round(2.6 + rng.gauss(0, 0.2), 3),
             }
             if step % 20 == 0:
@@ -55,8 +56,10 @@ def make_fake_run(run_dir: Path, *, steps: int = 60, seed: int = 0) -> Path:
                         "process": 1.0 if ok else 0.5,
                         "process_acc": 1.0 if ok else 0.5,
                         "penalty": 0 if ok else 2,
-                        "steps": [{"var": "a", "status": "ok"},
-                                  {"var": "b", "status": "ok" if ok else "wrong_value"}],
+                        "steps": [  # as the synthetic reward writes them
+                            {"name": "adult lions in Zoo A", "var": "a", "status": "ok"},
+                            {"name": "adult bears in Zoo A", "var": "b",
+                             "status": "ok" if ok else "wrong_value"}],
                     }  # fmt: skip
                     row = {
                         "step": step,

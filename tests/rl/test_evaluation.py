@@ -69,7 +69,7 @@ def test_eval_every_2_of_4_steps_evaluates_at_0_2_4(toy_model: Path, tmp_path: P
     from reasonrl.report.report import write_report
 
     page = write_report(run).read_text()
-    assert "curves_eval.png" in page and "eval.json" in page
+    assert "eval_curves.png" in page  # one figure of the eval curves over steps
     assert "eval_step2.json" not in page  # per-step files are summarised, not one table each
 
 

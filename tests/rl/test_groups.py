@@ -184,3 +184,20 @@ def test_failed_rewards_are_counted_per_cause() -> None:
     assert m["reward/failed/timeout"] == 2.0
     assert m["reward/failed/unknown"] == 1.0
     assert m["data/skipped_long_prompts"] == 0.0
+
+
+def test_numeric_info_keys_are_logged_as_reward_metrics() -> None:
+    g = _groups()
+    g.rewards[0][0] = RewardResult(1.0, {"process": 1.0, "words": 4, "ok": True, "note": "x"})
+    g.rewards[0][1] = RewardResult(0.5, {"words": 2.0, "ok": False, "nan": float("nan")})
+    g.rewards[0][2] = RewardResult(None, {"words": 100})  # not applicable: not in the means
+    g.rewards[1][1] = RewardResult(1.0, {"components": {"math": 1.0, "fmt": None}, "mean": 7.0})
+    m = g.metrics()
+    assert m["reward/words"] == pytest.approx(3.0)  # over the results that report it
+    assert m["reward/ok"] == pytest.approx(0.5)  # a flag counts as 0/1: a rate
+    assert m["reward/components/math"] == 1.0  # one level of numbers inside a dict
+    assert "reward/components/fmt" not in m and "reward/note" not in m and "reward/nan" not in m
+    assert m["reward/process"] == pytest.approx(1.0)  # the typed key, computed once
+    assert m["reward/mean"] == pytest.approx((1.0 + 0.5 + 0.0 + 1.0 + 0.25) / 5)  # never replaced
+    # call_reward's failure keys are counts elsewhere (reward/failed, reward/failed/<kind>)
+    assert m["reward/failed"] == 1.0 and "reward/error" not in m and "reward/error_kind" not in m

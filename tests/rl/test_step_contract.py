@@ -185,3 +185,17 @@ def test_the_update_uses_the_controllers_coefficient(monkeypatch: pytest.MonkeyP
     assert moved != pytest.approx(0.1)
     train_step(state)
     assert updates[1][1]["kl_coef"] == pytest.approx(moved)
+
+
+def test_samples_carry_each_completions_advantage(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reasonrl.runtime.metrics import rollout_record
+
+    updates = _spy(monkeypatch, step_module, "policy_update")
+    _, groups = train_step(stub_state(stub_config()))
+    batch = updates[0][0][2]
+    records = [rollout_record(r) for r in groups.rollouts()]
+    mask = batch.response_mask
+    for i, rec in enumerate(records):
+        want = float(batch.advantages[i][mask[i] > 0].mean())
+        assert rec["advantage"] == pytest.approx(want, abs=1e-6)
+    assert "meta" in records[0]

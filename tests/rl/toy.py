@@ -82,8 +82,9 @@ def assert_same_run(reference: Path, resumed: Path) -> None:
 
 
 def tb_steps(run_dir: Path, tag: str = "reward/mean") -> list[int]:
-    """Steps of every `tag` point in a run's TensorBoard event files, in file order (a step
-    written twice appears twice)."""
+    """Steps of every `tag` point in a run's TensorBoard event files, sorted (a step written
+    twice appears twice). Sorted because event file names only order by the second they were
+    created in: a resumed run's new file can sort before the truncated old one."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
     steps = []
@@ -91,4 +92,4 @@ def tb_steps(run_dir: Path, tag: str = "reward/mean") -> list[int]:
         for event in EventFileLoader(str(path)).Load():
             if any(v.tag == tag for v in event.summary.value):
                 steps.append(event.step)
-    return steps
+    return sorted(steps)

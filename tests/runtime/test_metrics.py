@@ -113,7 +113,9 @@ def test_sample_logger(tmp_path: Path) -> None:
         "parsed_answer": "2",
         "outcome": True,
         "verified": None,
+        "advantage": None,  # this rollout was never trained on
         "info": {"steps": [1, 0], "why": [1, 2]},
+        "meta": {"ops": 1},
     }
     assert rows[2] == {"step": 6, "prompt": "p", "reward": None}
     SampleLogger(tmp_path, resume_step=5).close()

@@ -114,3 +114,11 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     """Mean of x over entries where mask is nonzero (0 when the mask is empty). For metrics."""
     m = mask.to(x.dtype)
     return (torch.where(m > 0, x, torch.zeros_like(x)) * m).sum() / m.sum().clamp(min=1)
+
+
+def masked_row_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """(N,) mean of each row of x (N, T) over its masked-in entries; NaN for an empty row."""
+    m = mask.to(x.dtype)
+    total = (torch.where(m > 0, x, torch.zeros_like(x)) * m).sum(dim=-1)
+    count = m.sum(dim=-1)
+    return torch.where(count > 0, total / count.clamp(min=1e-12), torch.full_like(total, torch.nan))

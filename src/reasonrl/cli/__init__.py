@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="RL post-training of language models for verifiable reasoning.",
         epilog="Exit codes: 0 ok, 2 usage/config error, 1 run failure.",
     )
+    parser.add_argument("--version", action="version", version=f"reasonrl {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, summary) in COMMANDS.items():
         if " " not in name:
@@ -50,12 +51,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """The installed distribution's version, else `reasonrl.__version__` (a source checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("reasonrl")
+    except PackageNotFoundError:  # the package itself is loaded already: it is our parent
+        return str(getattr(sys.modules.get("reasonrl"), "__version__", "unknown"))
+
+
+_OWN_FLAGS = ("-h", "--help", "--version")
+
+
 def _command(argv: list[str]) -> tuple[str, list[str]] | None:
-    """(target, rest) when argv starts with a command word (or two words)."""
+    """(target, rest) when argv starts with a command word (or two words). Flags written before
+    the command (`reasonrl --resume train r.yaml`) go to the command, whose parser accepts or
+    refuses them with its own usage; the top-level parser keeps -h, --help and --version."""
+    lead = 0
+    while lead < len(argv) and argv[lead].startswith("-") and argv[lead] not in _OWN_FLAGS:
+        lead += 1
+    flags, argv = argv[:lead], argv[lead:]
     if len(argv) >= 2 and f"{argv[0]} {argv[1]}" in COMMANDS:
-        return COMMANDS[f"{argv[0]} {argv[1]}"][0], argv[2:]
+        return COMMANDS[f"{argv[0]} {argv[1]}"][0], argv[2:] + flags
     if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]][0], argv[1:]
+        return COMMANDS[argv[0]][0], argv[1:] + flags
     return None
 
 

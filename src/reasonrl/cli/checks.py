@@ -11,6 +11,7 @@ layer, because they need `models` and `data`, which `config` (one layer down) ma
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +116,43 @@ def check_benchmark(name: str, data_dir: str, key: str, source: Path | str | Non
     check_data_file(str(path), f"{key}={name}: file", source, jsonl_only=True)
 
 
+def check_trackers(
+    report_to: Sequence[str] | None,
+    source: Path | str | None = None,
+    key: str = "trainer.report_to",
+) -> None:
+    """Every tracker named in trainer.report_to has its package installed (found, not imported:
+    wandb and mlflow take seconds to import)."""
+    from reasonrl.runtime.trackers import TRACKER_PACKAGES, install_hint
+
+    for name in report_to or ():
+        module = TRACKER_PACKAGES.get(name, (None,))[0]
+        if module is not None and importlib.util.find_spec(module) is None:
+            raise _fail(
+                source,
+                key,
+                f"[{', '.join(report_to or ())}]",
+                f"{name} needs the {module} package, which is not installed; "
+                f"{install_hint(name)}, or remove {name} from {key}",
+            )
+
+
+def check_import_path(spec: str, key: str, source: Path | str | None = None) -> None:
+    """`module.path:function` imports and names a callable (the module's code runs now)."""
+    from reasonrl.rl.plugins import load_import_path
+
+    try:
+        load_import_path(spec, key)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
+
+
 def check_rl(cfg: RLConfig, source: Path | str | None = None) -> None:
     """Everything `reasonrl train` / `quickstart` reads from disk or the machine, before the model
-    loads: model.device, model.path, critic.model (gae), rollout.engine=vllm installed, the
-    training and held-out data."""
+    loads: model.device, the trackers of trainer.report_to installed, model.path, critic.model
+    (gae), rollout.engine=vllm installed, the training and held-out data."""
     check_device(cfg.model.device, "model.device", source)
+    check_trackers(cfg.trainer.report_to, source)
     if cfg.rollout.engine == "vllm" and importlib.util.find_spec("vllm") is None:
         raise _fail(
             source,
@@ -130,6 +163,15 @@ def check_rl(cfg: RLConfig, source: Path | str | None = None) -> None:
     check_model_path(cfg.model.path, "model.path", source)
     if cfg.algo.advantage == "gae" and cfg.critic.model is not None:
         check_model_path(cfg.critic.model, "critic.model", source)
+    problem = cfg.reward_problem()
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem}" if source else problem)
+    r = cfg.reward
+    paths = [("reward.kind", r.kind), ("data.source", cfg.data.source)]
+    paths += [(f"reward.components[{i}].kind", c.kind) for i, c in enumerate(r.components)]
+    for key, spec in paths:
+        if spec is not None and ":" in spec:  # rewards and sources named by import path
+            check_import_path(spec, key, source)
     d = cfg.data
     fields = dict(d.fields) or None
     if d.task == "jsonl" and d.train_file:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 from collections.abc import Callable
@@ -12,6 +13,22 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 class UsageError(Exception):
     """Bad command-line usage (exit 2)."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every command's `--help`: `(default: X)` after each option that has a default (not for
+    flags that are off, unset options, or help that already names its default), and epilogs
+    printed as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        d = action.default
+        if d is None or d is False or d is argparse.SUPPRESS or "default" in text.lower():
+            return text
+        if not action.option_strings and action.nargs not in ("?", "*"):
+            return text
+        shown = ",".join(map(str, d)).replace("%", "%%") if isinstance(d, list | tuple) else None
+        return f"{text} (default: {shown or '%(default)s'})".strip()
 
 
 def load_target(target: str) -> Callable[..., object]:

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from reasonrl.cli import common
 from reasonrl.tasks.synth.dataset import iter_rows
 from reasonrl.tasks.synth.generator import MODES
 from reasonrl.tasks.synth.vocab import CONTEXTS
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         allow_abbrev=False,
         prog="reasonrl data synth",
+        formatter_class=common.HelpFormatter,
         description="Generate synthetic reasoning problems (arXiv 2512.07783) as JSONL rows: "
         "id, prompt, completion, trace, answer, op, context, mode.",
     )
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="zoo|school|movie, comma-separated to mix (round-robin)")  # fmt: skip
     p.add_argument("--mode", type=_choices(MODES, "--mode"), default=["forward"],
                    help="forward|reverse, comma-separated to mix (round-robin)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="generation seed")
     p.add_argument("--split", choices=("train", "heldout", "all"), default="all",
                    help="hash split: heldout = 10%% of problems, never in train")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="output .jsonl path")

@@ -7,6 +7,8 @@ import math
 import sys
 from collections.abc import Sequence
 
+from reasonrl.cli import common
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -34,17 +36,21 @@ def _timeout(text: str) -> float | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """`reasonrl eval MODEL --data FILE.jsonl ...`: print the table, write JSON/markdown/plot."""
     p = argparse.ArgumentParser(
-        allow_abbrev=False, prog="reasonrl eval", description=__doc__.splitlines()[0]
+        allow_abbrev=False,
+        prog="reasonrl eval",
+        description=__doc__.splitlines()[0],
+        formatter_class=common.HelpFormatter,
     )
     p.add_argument("model", help="HF model directory or builtin:synth-micro")
     p.add_argument("--data", required=True, help="JSONL of problems (e.g. reasonrl data synth)")
     p.add_argument("--samples", type=_positive_int, default=8, help="completions per problem (n)")
     p.add_argument("--temperature", type=_temperature, default=1.0, help="0 = greedy (n = 1)")
     p.add_argument("--greedy", action="store_true", help="argmax decoding, n = 1")
-    p.add_argument("--max-new-tokens", type=_positive_int, default=256)
+    p.add_argument("--max-new-tokens", type=_positive_int, default=256,
+                   help="longest completion in tokens")  # fmt: skip
     p.add_argument("--limit-per-op", type=_positive_int, default=None,
                    help="first N problems per op")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
     p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"), help="weights dtype")
     p.add_argument("--reward", default="synth", help="synth (default) or a reasonrl.rewards name")

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reasonrl.cli import common
 from reasonrl.config import RLConfig, load_config
 from reasonrl.rl.evaluation import heldout_samples, run_eval  # shared with trainer.eval_every
 
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
         prog="reasonrl quickstart",
+        formatter_class=common.HelpFormatter,
         description="Evaluate the shipped tiny model, RL-train it for minutes, evaluate again.",
     )
     parser.add_argument("--recipe", default=None, help="recipe (default: recipes/quickstart.yaml)")

@@ -23,7 +23,10 @@ def recipe_purpose(path: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        allow_abbrev=False, prog="reasonrl recipes", description="List recipes/*.yaml."
+        allow_abbrev=False,
+        prog="reasonrl recipes",
+        description="List recipes/*.yaml.",
+        formatter_class=common.HelpFormatter,
     )
     parser.add_argument("--dir", default=None, help="recipes folder (default ./recipes)")
     args = parser.parse_args(list(argv) if argv is not None else None)

@@ -13,11 +13,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
         prog="reasonrl report",
+        formatter_class=common.HelpFormatter,
         description="Write RUN_DIR/report/index.html: curves, config, eval tables, rollouts.",
     )
     parser.add_argument("run_dir", help="a run directory (holds metrics.jsonl, config.yaml)")
     parser.add_argument("--out", default=None, help="output folder (default RUN_DIR/report)")
-    parser.add_argument("--samples", type=int, default=200, help="most rollouts shown (200)")
+    parser.add_argument("--samples", type=int, default=200, help="most rollouts shown")
     args = parser.parse_args(list(argv) if argv is not None else None)
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from reasonrl.cli import common
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train per the recipe and save `train.out_dir/final`; a config error exits 2."""
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
         prog="reasonrl sft",
+        formatter_class=common.HelpFormatter,
         description="Supervised fine-tuning / pre-training from a recipe.",
     )
     parser.add_argument("recipe", help="YAML recipe (see recipes/pretrain_synth_micro.yaml)")

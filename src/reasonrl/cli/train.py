@@ -1,5 +1,5 @@
-"""`reasonrl train RECIPE [KEY=VALUE ...] [--resume [--allow-config-change]]`: an RL run from a
-YAML recipe.
+"""`reasonrl train RECIPE [KEY=VALUE ...] [--resume [--allow-config-change]] [--print-config]`:
+an RL run from a YAML recipe (`--print-config`: show the resolved config and exit).
 
 Exit codes: 0 done; 2 a usage or config error, or a refused resume (nothing on disk changed);
 1 the run failed or stopped (non-finite updates, a full disk); 130 / 143 SIGINT / SIGTERM (the
@@ -20,7 +20,7 @@ The run directory is trainer.out_dir/trainer.run_name (run_name defaults to the 
 --resume continues it from its newest valid checkpoint; it refuses (exit 2, nothing changed) a
 missing run, a run without a valid checkpoint, and a config that differs from the run's
 config.yaml in anything but trainer.steps, time_budget_s, log_every, save_every, keep_last,
-sample_every, max_nonfinite_steps (unless --allow-config-change).
+sample_every, max_nonfinite_steps, report_to (unless --allow-config-change).
 Ctrl-C or SIGTERM: the current step finishes and is checkpointed (exit 130 / 143); a second
 signal exits at once.
 """
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="reasonrl train",
         description="Run RL training from a YAML recipe plus dotted overrides.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=common.HelpFormatter,
     )
     parser.add_argument("recipe", help="recipe YAML path, or a name from `reasonrl recipes`")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-config-change",
         action="store_true",
         help="with --resume: continue even though the config differs from the run's config.yaml",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (recipe + overrides, presets expanded) as YAML and exit; "
+        "nothing is loaded or written",
     )
     return parser
 
@@ -56,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     recipe = common.resolve_recipe(args.recipe)
     cfg = load_config(recipe, args.overrides)
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
+        return common.EXIT_OK
     from reasonrl.cli.checks import check_rl
 
     check_rl(cfg, recipe)  # device, model and data paths: exit 2 before the model loads

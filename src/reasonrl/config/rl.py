@@ -9,11 +9,13 @@ config is built (a recipe, a dict, Python).
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, Strict, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from reasonrl.config.base import (
     Bool,
@@ -26,6 +28,45 @@ from reasonrl.config.base import (
 )
 
 PresetName = Literal["grpo", "dr_grpo", "dapo", "gspo", "lite_ppo", "grpo_tcr", "minirl"]
+
+
+# The built-in reward names of reward.kind; any other value is an import path (`import_path`).
+BUILTIN_REWARDS = (
+    "synth_process", "synth_strict", "synth_outcome",
+    "math", "countdown", "code_tests", "code_tests_all",
+)  # fmt: skip
+# What train(reward_fn=...) / train(source=...) records for a callable that has no import path
+# (defined in __main__, a notebook, a closure): it names the object and never loads.
+PYTHON_PREFIX = "python:"
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_IMPORT_PATH = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}(\.{_IDENT})*$")
+
+
+def import_path(value: str, key: str) -> str:
+    """`value` if it is "module.path:attribute" (exactly one ':', dotted identifiers on both
+    sides) or the `python:...` record of a Python object; ValueError naming `key` otherwise.
+    Whether the module imports is checked by `reasonrl train` before the model loads."""
+    if value.startswith(PYTHON_PREFIX) and len(value) > len(PYTHON_PREFIX):
+        return value
+    if not _IMPORT_PATH.match(value):
+        raise ValueError(
+            f"{key}={value!r} is not an import path: write module.path:function (exactly one "
+            "':', e.g. my_rewards:format_reward)"
+        )
+    return value
+
+
+def _reward_kind(value: str, key: str) -> str:
+    if ":" in value:
+        return import_path(value, key)
+    if value not in (*BUILTIN_REWARDS, "combine"):
+        guess = difflib.get_close_matches(value, [*BUILTIN_REWARDS, "combine"], n=1, cutoff=0.5)
+        hint = f"; did you mean '{guess[0]}'?" if guess else ""
+        raise ValueError(
+            f"{key}={value!r}: expected one of {', '.join(BUILTIN_REWARDS)}, combine, or an "
+            f"import path module.path:function{hint}"
+        )
+    return value
 
 
 class ModelConfig(ConfigModel):
@@ -79,11 +120,23 @@ class DataConfig(ConfigModel):
     """What a prompt longer than data.max_prompt_tokens does: `skip` drops it (one warning names
     the file and rows, `data/skipped_long_prompts` counts them); `error` refuses the run (exit 2)
     naming the first such row."""
+    source: str | None = None
+    """Import path `module.path:factory` of a custom training prompt source: `factory(cfg)`
+    gets the whole RLConfig and returns an object with `next(k) -> list[Sample]`,
+    `state_dict()` and `load_state_dict(state)` (plain values, saved in checkpoints). It
+    replaces the prompts of data.task; data.task still chooses the held-out evaluation and the
+    rewards it allows, and with data.task=jsonl data.train_file is then optional. Its prompts
+    are not measured against data.max_prompt_tokens. None = the source of data.task."""
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str | None) -> str | None:
+        return None if value is None else import_path(value, "data.source")
 
     @model_validator(mode="after")
     def _check_files(self) -> DataConfig:
-        if self.task == "jsonl" and not self.train_file:
-            raise ValueError("data.task=jsonl needs data.train_file")
+        if self.task == "jsonl" and not self.train_file and self.source is None:
+            raise ValueError("data.task=jsonl needs data.train_file (or data.source)")
         if self.task == "benchmark" and not self.benchmark:
             raise ValueError("data.task=benchmark needs data.benchmark")
         if self.task == "synth" and (self.train_file or self.eval_file):
@@ -336,12 +389,36 @@ class CriticConfig(ConfigModel):
     """Steps during which only the critic learns (the policy is not updated; verl critic_warmup)."""
 
 
+class RewardComponent(ConfigModel):
+    """One term of `reward.kind: combine`."""
+
+    kind: str
+    """A built-in reward name or module.path:function (as reward.kind; not `combine`)."""
+    weight: Float = 1.0
+    """Its weight in the sum (renormalised over the components that apply to a sample)."""
+
+    @field_validator("kind")
+    @classmethod
+    def _check_kind(cls, value: str) -> str:
+        if value == "combine":
+            raise ValueError("reward.components[].kind cannot itself be combine")
+        return _reward_kind(value, "reward.components[].kind")
+
+
 class RewardConfig(ConfigModel):
-    kind: Literal[
-        "synth_process", "synth_strict", "synth_outcome",
-        "math", "countdown", "code_tests", "code_tests_all",
-    ] = "synth_strict"  # fmt: skip
-    """Reward function: synth_* (need data.task=synth) or one of reasonrl.rewards.REWARDS."""
+    kind: str = "synth_strict"
+    """Reward function: synth_* (need data.task=synth), one of reasonrl.rewards.REWARDS (math,
+    countdown, code_tests, code_tests_all), `combine` (the weighted sum of reward.components),
+    or an import path `module.path:function` naming any `(sample, completion) -> float |
+    RewardResult | None` callable (imported when the run starts; `reasonrl train` refuses a path
+    that does not import, exit 2). A reward passed from Python (`train(reward_fn=f)`) is recorded
+    here as f's import path, or as `python:module.qualname` when f has none (that config.yaml
+    then needs the same reward_fn again); see docs/python-api.md."""
+    components: tuple[RewardComponent, ...] = ()
+    """With kind=combine: a list of {kind, weight}; the reward is sum_k w_k * r_k over the
+    components that apply (return a score), rescaled by sum of all weights / sum of applicable
+    ones (reasonrl.rewards.combine_rewards); each component's mean is logged as
+    reward/components/<kind>. Weights must not sum to zero."""
     alpha: Float = Field(0.2, ge=0, le=1)
     """Mixing weight of synth_process and synth_strict: alpha * outcome + (1 - alpha) * process
     (read by those two kinds only)."""
@@ -352,6 +429,27 @@ class RewardConfig(ConfigModel):
     thread until the process exits). None = no limit (the call runs in the trainer's thread and a
     hang hangs the run). Raise it for slow verifiers; math and code rewards also bound their
     worker processes themselves."""
+
+    @field_validator("kind")
+    @classmethod
+    def _check_kind(cls, value: str) -> str:
+        return _reward_kind(value, "reward.kind")
+
+    @model_validator(mode="after")
+    def _check_components(self) -> RewardConfig:
+        if self.kind == "combine":
+            if not self.components:
+                raise ValueError(
+                    "reward.kind=combine needs reward.components: [{kind, weight}, ...]"
+                )
+            if sum(c.weight for c in self.components) == 0:
+                raise ValueError("reward.components: the weights sum to zero")
+        elif self.components:
+            raise ValueError(
+                f"reward.components is read only with reward.kind=combine (got "
+                f"reward.kind={self.kind}); set reward.kind=combine or remove it"
+            )
+        return self
 
 
 # An Adam moment decay: beta >= 1 never forgets (or diverges), beta < 0 is meaningless.
@@ -371,6 +469,10 @@ class OptimConfig(ConfigModel):
     """Linear warm-up steps."""
     schedule: Literal["constant", "cosine"] = "constant"
     """Learning-rate schedule after warm-up."""
+
+
+# The trackers of trainer.report_to (reasonrl.runtime.trackers.REPORT_TO).
+TrackerName = Literal["jsonl", "tensorboard", "wandb", "trackio", "mlflow"]
 
 
 class TrainerConfig(ConfigModel):
@@ -399,6 +501,19 @@ class TrainerConfig(ConfigModel):
     """Steps in a row whose update was skipped for a NaN/inf loss, gradient or learning rate
     after which the run stops (exit 1, naming the likely cause); each skip leaves the weights
     and optimizer state untouched."""
+    report_to: tuple[TrackerName, ...] | None = None
+    """Where metrics and sample tables go besides the console: metrics.jsonl/samples.jsonl are
+    always written (`jsonl` is added when missing), each other tracker needs its extra (`pip
+    install 'reasonrl[wandb]'`; checked before the model loads, exit 2) and logs in its
+    offline/local mode as docs/usage.md#trackers says; None = jsonl plus TensorBoard when the
+    `tb` extra is installed."""
+
+    @field_validator("report_to")
+    @classmethod
+    def _jsonl_first(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        return tuple(dict.fromkeys(("jsonl", *value)))  # the run's own record; no duplicates
 
 
 class EvalConfig(ConfigModel):
@@ -438,6 +553,18 @@ class RLConfig(ConfigModel):
         """`trainer.out_dir / trainer.run_name` (run_name is always set after loading)."""
         return Path(self.trainer.out_dir) / (self.trainer.run_name or "run")
 
+    def reward_problem(self) -> str | None:
+        """Why the configured reward cannot score this data (the default reward.kind, made for
+        data.task=synth, with another task), or None."""
+        kind = self.reward.kind
+        if kind.startswith("synth_") and self.data.task != "synth":
+            return (
+                f"reward.kind={kind} (the default) needs data.task=synth; set reward.kind to a "
+                "reward for this data (math, module.path:function, ...) or, from Python, pass "
+                "train(reward_fn=...)"
+            )
+        return None
+
     @classmethod
     def prepare_raw(cls, raw: dict[str, Any], source: Path) -> dict[str, Any]:
         raw = dict(raw)
@@ -471,8 +598,17 @@ class RLConfig(ConfigModel):
             raise ValueError(
                 f"algo.passk_k={self.algo.passk_k} must be <= rollout.n={self.rollout.n}"
             )
-        if self.reward.kind.startswith("synth_") and self.data.task != "synth":
-            raise ValueError(f"reward.kind={self.reward.kind} needs data.task=synth")
+        named = [
+            (f"reward.components[{i}].kind", c.kind) for i, c in enumerate(self.reward.components)
+        ]
+        # A default reward.kind is refused only where the reward is built or checked
+        # (`reward_problem`): a Python run may pass its own reward_fn instead.
+        if "kind" in self.reward.model_fields_set:
+            named.insert(0, ("reward.kind", self.reward.kind))
+        for key, kind in named:
+            if kind.startswith("synth_") and self.data.task != "synth":
+                raise ValueError(f"{key}={kind} needs data.task=synth")
+        kinds = [self.reward.kind, *(c.kind for c in self.reward.components)]
         if self.rollout.engine == "vllm" and not self.model.device.startswith("cuda"):
             raise ValueError("rollout.engine=vllm needs model.device=cuda")
         if self.algo.advantage != "gae":
@@ -482,7 +618,7 @@ class RLConfig(ConfigModel):
                 CriticConfig.model_fields,
                 f"unless algo.advantage=gae (got algo.advantage={self.algo.advantage})",
             )
-        if self.reward.kind not in ("synth_process", "synth_strict"):
+        if not {"synth_process", "synth_strict"} & set(kinds):
             refuse_ignored(
                 self.reward,
                 "reward",

@@ -9,6 +9,8 @@ with no reasonrl code. `load_policy` opens any such local directory, and the spe
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +79,21 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+@contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """transformers' "Loading weights" / "Writing model shards" bars off while loading or saving
+    (they are noise in a run's log), restored afterwards; global state is left as found."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def load_policy(
     path: str | Path,
     *,
@@ -99,12 +116,13 @@ def load_policy(
 
     local = resolve_policy_path(path)
     tokenizer = load_tokenizer(local)
-    model = AutoModelForCausalLM.from_pretrained(
-        str(local),
-        dtype=torch_dtype(dtype),
-        local_files_only=True,
-        trust_remote_code=trust_remote_code,
-    )
+    with quiet_progress_bars():
+        model = AutoModelForCausalLM.from_pretrained(
+            str(local),
+            dtype=torch_dtype(dtype),
+            local_files_only=True,
+            trust_remote_code=trust_remote_code,
+        )
     model.to(device)
     model.eval()
     return model, tokenizer
@@ -137,7 +155,8 @@ def save_policy(
     """
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out), safe_serialization=True)
+    with quiet_progress_bars():
+        model.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
     _pin_tokenizer_class(out, tokenizer)
     _check_tokenizer_reload(out, tokenizer)

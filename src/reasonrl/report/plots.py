@@ -1,8 +1,12 @@
-"""Learning-curve PNGs from metrics.jsonl rows (matplotlib, imported lazily, Agg backend).
+"""Series helpers and the report's PNGs (matplotlib, imported lazily, Agg backend).
 
-Per-group evaluation keys (`eval/op{g}/{metric}`, written by `trainer.eval_every`) are drawn
-together, one panel per metric with a line per group and the overall `eval/{metric}` dashed
-(`curves_eval_by_op.png`), instead of one panel each.
+Three kinds of figure:
+    curves_{prefix}.png   one figure per metric group of metrics.jsonl (reward/, rollout/,
+                          actor/, ...), one panel per series that moves; constant series are not
+                          drawn (the page lists them in one line) and `eval/` keys are left to
+    eval_curves.png       the evaluation over steps: one panel per metric (pass@1, pass@k, maj@k,
+                          strict), a line per group (op) and the overall line dashed black
+    op_reward.png         mean training reward of the logged rollouts per op over steps
 """
 
 from __future__ import annotations
@@ -14,26 +18,18 @@ from pathlib import Path
 from typing import Any
 
 # Curves are grouped by metric prefix; this is the order of the figures on the page.
-PREFIX_ORDER = ("reward", "eval", "rollout", "actor", "adv", "perf")
-MAX_PANELS = 12  # per figure; larger groups are split
+PREFIX_ORDER = ("reward", "rollout", "actor", "adv", "perf")
+NCOLS = 4  # panels per row of a group's figure
 GROUP_KEY = re.compile(r"^eval/op(?P<group>[^/]+)/(?P<metric>.+)$")
+# A metric at k samples: pass@k, strict_pass@k, maj@k.
+AT_K = re.compile(r"^(?P<base>pass|strict_pass|maj)@(?P<k>\d+)$")
+
+Series = dict[str, tuple[list[int], list[float]]]
 
 
-def eval_by_group(keys: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-    """{metric: [(group, key)]} of the per-group eval keys `eval/op{group}/{metric}`."""
-    out: dict[str, list[tuple[str, str]]] = {}
-    for key in sorted(keys):
-        m = GROUP_KEY.match(key)
-        if m:
-            out.setdefault(m["metric"], []).append((m["group"], key))
-    for pairs in out.values():
-        pairs.sort(key=lambda gk: (0, int(gk[0]), "") if gk[0].isdigit() else (1, 0, gk[0]))
-    return out
-
-
-def series(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[int], list[float]]]:
+def series(rows: Sequence[Mapping[str, Any]]) -> Series:
     """{metric: (steps, values)} for every numeric metric, skipping nulls (NaN in the run)."""
-    out: dict[str, tuple[list[int], list[float]]] = {}
+    out: Series = {}
     for row in rows:
         step = row.get("step")
         if not isinstance(step, int):
@@ -48,8 +44,21 @@ def series(rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[int], list
     return out
 
 
+def split_constant(data: Series) -> tuple[Series, dict[str, float]]:
+    """(series that move, {key: value} of those with one value at every step they were logged)."""
+    moving: Series = {}
+    constant: dict[str, float] = {}
+    for key, (steps, values) in data.items():
+        if values and all(v == values[0] for v in values):
+            constant[key] = values[0]
+        else:
+            moving[key] = (steps, values)
+    return moving, constant
+
+
 def group_by_prefix(keys: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """[(prefix, keys)] in PREFIX_ORDER, then the remaining prefixes alphabetically."""
+    """[(prefix, keys)] in PREFIX_ORDER, then the remaining prefixes alphabetically; each prefix
+    once, however many keys it has."""
     groups: dict[str, list[str]] = {}
     for key in sorted(keys):
         prefix = key.split("/", 1)[0] if "/" in key else "other"
@@ -67,59 +76,125 @@ def ema(values: Sequence[float], alpha: float) -> list[float]:
     return out
 
 
-def plot_curves(
-    rows: Sequence[Mapping[str, Any]], out_dir: Path, *, dpi: int = 90
-) -> list[tuple[str, str]]:
-    """Write one PNG per metric group into out_dir; returns [(title, file name)]."""
+def group_sort_key(group: str) -> tuple[int, int, str]:
+    """Ops in numeric order, other names after them, "overall" last."""
+    if group == "overall":
+        return (2, 0, "")
+    return (0, int(group), "") if group.isdigit() else (1, 0, group)
+
+
+def eval_metric_order(metrics: Sequence[str]) -> list[str]:
+    """The metrics of an evaluation worth a column or a panel, in reading order: problems,
+    pass@1, pass@K, maj@K, strict_pass@1, strict_pass@K (K the largest k logged), then any other
+    metric alphabetically; the pass@k/maj@k of the k in between are dropped (they are in the
+    eval_step files)."""
+    ks = [int(m["k"]) for m in map(AT_K.match, metrics) if m]
+    top = max(ks, default=1)
+    wanted = ["problems", "pass@1", f"pass@{top}", f"maj@{top}", "strict_pass@1",
+              f"strict_pass@{top}"]  # fmt: skip
+    head = [m for m in dict.fromkeys(wanted) if m in metrics]
+    rest = sorted(m for m in metrics if m not in head and not AT_K.match(m))
+    return head + rest
+
+
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=True)  # no display: reports are built on servers and in CI
     import matplotlib.pyplot as plt
 
-    data = series(rows)
+    return plt
+
+
+def _grid(plt: Any, n: int, *, ncols: int = NCOLS, height: float = 2.4) -> tuple[Any, list[Any]]:
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, height * nrows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.axis("off")
+    return fig, flat[:n]
+
+
+def _style(ax: Any, title: str) -> None:
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.set_xlabel("step", fontsize=7)
+
+
+def _save(plt: Any, fig: Any, path: Path, dpi: int) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def plot_curves(data: Series, out_dir: Path, *, dpi: int = 90) -> list[tuple[str, str]]:
+    """One PNG per metric group of `data` (pass only the series to draw); [(prefix, file)]."""
+    if not data:
+        return []
+    plt = _pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[tuple[str, str]] = []
-    by_group = eval_by_group(list(data))
-    plain = [k for k in data if not GROUP_KEY.match(k)]
-    for prefix, keys in group_by_prefix(plain):
-        for part in range(0, len(keys), MAX_PANELS):
-            chunk = keys[part : part + MAX_PANELS]
-            ncols = min(3, len(chunk))
-            nrows = math.ceil(len(chunk) / ncols)
-            fig, axes = plt.subplots(
-                nrows, ncols, figsize=(3.6 * ncols, 2.5 * nrows), squeeze=False
-            )
-            for ax, key in zip(axes.flat, chunk):
-                _panel(ax, key, *data[key])
-            for ax in list(axes.flat)[len(chunk) :]:
-                ax.axis("off")
-            fig.tight_layout()
-            name = f"curves_{prefix}{'' if part == 0 else f'_{part // MAX_PANELS}'}.png"
-            fig.savefig(out_dir / name, dpi=dpi)
-            plt.close(fig)
-            written.append((prefix, name))
-    if by_group:
-        metrics = list(by_group)
-        ncols = min(3, len(metrics))
-        nrows = math.ceil(len(metrics) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.7 * nrows), squeeze=False)
-        for ax, metric in zip(axes.flat, metrics):
-            for group, key in by_group[metric]:
-                ax.plot(*data[key], marker="o", ms=3, lw=1.0, label=f"op {group}")
-            if f"eval/{metric}" in data:
-                ax.plot(*data[f"eval/{metric}"], "k--", lw=1.2, label="overall")
-            ax.set_title(f"eval/{metric} by op", fontsize=9)
-            ax.tick_params(labelsize=7)
-            ax.grid(alpha=0.3)
-            ax.set_xlabel("step", fontsize=7)
-            ax.legend(fontsize=6)
-        for ax in list(axes.flat)[len(metrics) :]:
-            ax.axis("off")
-        fig.tight_layout()
-        fig.savefig(out_dir / "curves_eval_by_op.png", dpi=dpi)
-        plt.close(fig)
-        written.append(("eval by op", "curves_eval_by_op.png"))
+    for prefix, keys in group_by_prefix(list(data)):
+        fig, axes = _grid(plt, len(keys))
+        for ax, key in zip(axes, keys, strict=True):
+            _panel(ax, key, *data[key])
+        name = f"curves_{re.sub(r'[^A-Za-z0-9_.-]', '_', prefix)}.png"
+        _save(plt, fig, out_dir / name, dpi)
+        written.append((prefix, name))
     return written
+
+
+def plot_eval(
+    points: Sequence[tuple[int, Mapping[str, Mapping[str, float]]]], out_dir: Path, *, dpi: int = 90
+) -> str | None:
+    """eval_curves.png from [(step, {group: {metric: value}})]; None when there is nothing."""
+    metrics = eval_metric_order(sorted({m for _, gs in points for v in gs.values() for m in v}))
+    metrics = [m for m in metrics if m != "problems"]
+    if not points or not metrics:
+        return None
+    plt = _pyplot()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    groups = sorted({g for _, gs in points for g in gs}, key=group_sort_key)
+    fig, axes = _grid(plt, len(metrics), ncols=3, height=2.7)
+    for ax, metric in zip(axes, metrics, strict=True):
+        for group in groups:
+            xy = [(s, gs[group][metric]) for s, gs in points if metric in gs.get(group, {})]
+            if not xy:
+                continue
+            steps, values = zip(*xy, strict=True)
+            if group == "overall":
+                ax.plot(steps, values, "k--", lw=1.6, marker="s", ms=3, label="overall")
+            else:
+                ax.plot(steps, values, marker="o", ms=3, lw=1.0, label=f"op {group}")
+        _style(ax, metric)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 8), fontsize=8,
+                   frameon=False)  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, 0.93 if handles else 1))
+    fig.savefig(out_dir / "eval_curves.png", dpi=dpi)
+    plt.close(fig)
+    return "eval_curves.png"
+
+
+def plot_op_reward(
+    by_op: Mapping[str, tuple[list[int], list[float]]], out_dir: Path, *, dpi: int = 90
+) -> str | None:
+    """op_reward.png: {op: (steps, mean reward)} as one line per op; None when empty."""
+    if not by_op:
+        return None
+    plt = _pyplot()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, (ax,) = _grid(plt, 1, height=2.8)
+    fig.set_size_inches(5.5, 2.8)
+    for op in sorted(by_op, key=group_sort_key):
+        ax.plot(*by_op[op], marker="o", ms=3, lw=1.0, label=f"op {op}")
+    _style(ax, "training reward by op (logged rollouts)")
+    ax.legend(fontsize=7)
+    _save(plt, fig, out_dir / "op_reward.png", dpi)
+    return "op_reward.png"
 
 
 def _panel(ax: Any, key: str, steps: list[int], values: list[float]) -> None:
@@ -129,7 +204,4 @@ def _panel(ax: Any, key: str, steps: list[int], values: list[float]) -> None:
     if not sparse:
         # Noisy per-step RL metrics: the smoothed line is what the eye should follow.
         ax.plot(steps, ema(values, alpha=min(1.0, 10 / len(values))), lw=1.4, color="#1f77b4")
-    ax.set_title(key, fontsize=9)
-    ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3)
-    ax.set_xlabel("step", fontsize=7)
+    _style(ax, key)

@@ -17,6 +17,7 @@ from reasonrl.data.sources import ListSource, PromptSource, SynthSource, split_l
 from reasonrl.data.templates import encode_prompt
 from reasonrl.models.io import load_policy
 from reasonrl.rewards.api import RewardFn
+from reasonrl.rl.plugins import load_import_path
 from reasonrl.rl.state import TrainState
 from reasonrl.rollout.base import RolloutEngine
 from reasonrl.runtime.schedule import lr_factor
@@ -108,10 +109,13 @@ def _drop_long(
 def make_source(
     cfg: RLConfig, tokenizer: Any = None, *, max_prompt_tokens: int | None = None
 ) -> PromptSource:
-    """The prompt source of `data.task`. With a tokenizer and a limit, prompts longer than
-    `max_prompt_tokens` tokens are skipped (counted in the source's `skipped`) or refused
-    (`data.long_prompts`); an empty file raises DataError naming it."""
+    """The prompt source named by `data.source` (`custom_source`), else that of `data.task`.
+    With a tokenizer and a limit, prompts of a data.task source longer than `max_prompt_tokens`
+    tokens are skipped (counted in the source's `skipped`) or refused (`data.long_prompts`); an
+    empty file raises DataError naming it."""
     d = cfg.data
+    if d.source is not None:
+        return custom_source(cfg, load_import_path(d.source, "data.source"), "data.source")
     limit = max_prompt_tokens if tokenizer is not None else None
     if d.task == "synth":
         fits = None
@@ -140,11 +144,57 @@ def make_source(
     return ListSource(samples, seed=d.seed, skipped=skipped, origin=origin)
 
 
+SOURCE_METHODS = ("next", "state_dict", "load_state_dict")
+
+
+def custom_source(cfg: RLConfig, source: object, key: str) -> PromptSource:
+    """A prompt source passed in (`train(source=...)`) or named by `data.source`: an object with
+    next/state_dict/load_state_dict, or a factory `(cfg) -> such an object`; ConfigError naming
+    `key` otherwise."""
+    obj = source
+    # a class is a factory too (its methods are attributes of it, not of a source yet)
+    if isinstance(obj, type) or not all(callable(getattr(obj, m, None)) for m in SOURCE_METHODS):
+        if not callable(obj):
+            raise ConfigError(f"{key}: {obj!r} is neither a prompt source nor a factory")
+        obj = obj(cfg)
+    missing = [m for m in SOURCE_METHODS if not callable(getattr(obj, m, None))]
+    if missing:
+        raise ConfigError(
+            f"{key}: the factory returned a {type(obj).__name__} without "
+            f"{', '.join(missing)}: a prompt source needs next(k), state_dict(), load_state_dict()"
+        )
+    return obj  # type: ignore[return-value]
+
+
 def make_reward(cfg: RLConfig) -> RewardFn:
-    """The configured reward as a plain `(sample, completion) -> RewardResult` callable."""
-    kind = cfg.reward.kind
+    """The configured reward as a plain `(sample, completion) -> RewardResult` callable:
+    `reward.kind` (a built-in name or an import path), or with kind=combine the weighted sum of
+    `reward.components` (`rewards.api.combine_rewards`)."""
+    problem = cfg.reward_problem()
+    if problem is not None:
+        raise ConfigError(problem)
+    r = cfg.reward
+    if r.kind == "combine":
+        from reasonrl.rewards.api import combine_rewards
+
+        parts: dict[str, tuple[RewardFn, float]] = {}
+        for i, c in enumerate(r.components):
+            name = c.kind if c.kind not in parts else f"{c.kind}#{i}"
+            parts[name] = (reward_of_kind(cfg, c.kind, f"reward.components[{i}].kind"), c.weight)
+        combined = combine_rewards(parts, timeout_s=r.timeout_s)
+        combined.__name__ = "combine"  # type: ignore[attr-defined]
+        return combined
+    return reward_of_kind(cfg, r.kind, "reward.kind")
+
+
+def reward_of_kind(cfg: RLConfig, kind: str, key: str) -> RewardFn:
+    """One reward by name (synth_*, reasonrl.rewards.REWARDS) or import path (`key` names it in
+    errors)."""
+    if ":" in kind:
+        return load_import_path(kind, key)
     if kind.startswith("synth_"):
-        from reasonrl.tasks.synth.reward import synth_reward
+        from reasonrl.rewards.api import with_gold_answer
+        from reasonrl.tasks.synth.reward import gold_answer_key, synth_reward
 
         strict = kind == "synth_strict"
         alpha = 1.0 if kind == "synth_outcome" else cfg.reward.alpha
@@ -153,7 +203,7 @@ def make_reward(cfg: RLConfig) -> RewardFn:
             return synth_reward(sample, completion.text, alpha=alpha, strict=strict)
 
         reward.__name__ = kind
-        return reward
+        return with_gold_answer(reward, gold_answer_key)  # maj@k in held-out evaluation
     from reasonrl.rewards import REWARDS
 
     return REWARDS[kind]
@@ -167,10 +217,13 @@ def make_kl_controller(cfg: RLConfig) -> FixedKLController | AdaptiveKLControlle
     return AdaptiveKLController(a.kl_coef, target=a.kl_target, horizon=a.kl_horizon)
 
 
-def build_state(cfg: RLConfig, *, reward_fn: RewardFn | None = None) -> TrainState:
+def build_state(
+    cfg: RLConfig, *, reward_fn: RewardFn | None = None, source: object = None
+) -> TrainState:
     """Model, optimizer, schedule, engine, prompt source and reward from the config.
 
-    `reward_fn` replaces the configured reward: any `(sample, completion) -> float | RewardResult`.
+    `reward_fn` replaces the configured reward: any `(sample, completion) -> float | RewardResult`;
+    `source` the prompt source (an object or a factory, `custom_source`).
     """
     if cfg.model.threads:
         torch.set_num_threads(cfg.model.threads)
@@ -180,7 +233,10 @@ def build_state(cfg: RLConfig, *, reward_fn: RewardFn | None = None) -> TrainSta
     model.train()
     # the data next: a prompt-length refusal (data.long_prompts=error) comes before anything else
     limit = prompt_limit(cfg, context_length(model, tokenizer))
-    source = make_source(cfg, tokenizer, max_prompt_tokens=limit)
+    if source is None:
+        source = make_source(cfg, tokenizer, max_prompt_tokens=limit)
+    else:
+        source = custom_source(cfg, source, "train(source=...)")
     o = cfg.optim
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay

@@ -34,6 +34,7 @@ RESUME_MAY_CHANGE = (
     "trainer.keep_last",
     "trainer.sample_every",
     "trainer.max_nonfinite_steps",
+    "trainer.report_to",
 )
 
 

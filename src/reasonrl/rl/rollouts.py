@@ -13,6 +13,8 @@ returns a non-number (a string is never coerced) or a non-finite value fails tha
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -48,6 +50,7 @@ class Groups:
     generated_groups: int = 0  # groups generated in total (>= B with dynamic sampling)
     rounds: int = 1
     greedy_scores: torch.Tensor | None = None  # (B,) raw reward of a greedy completion (ReMax)
+    advantages: torch.Tensor | None = None  # (B*G,) mean advantage per completion, once known
     skipped_prompts: int = 0  # prompts the source dropped as longer than data.max_prompt_tokens
 
     @property
@@ -61,12 +64,21 @@ class Groups:
         return [c for group in self.completions for c in group]
 
     def rollouts(self) -> list[Rollout]:
-        return [
-            Rollout(sample=s, prompt_ids=tuple(ids), completion=c, reward=r, group=b)
+        """One record per completion, with its advantage when the step has computed it (NaN,
+        for a completion none of whose tokens trained, becomes None)."""
+        adv = [None] * self.scores.numel()
+        if self.advantages is not None:
+            adv = [None if math.isnan(a) else a for a in self.advantages.tolist()]
+        rows = [
+            (b, s, ids, c, r)
             for b, (s, ids, comps, rews) in enumerate(
                 zip(self.samples, self.prompt_ids, self.completions, self.rewards, strict=True)
             )
             for c, r in zip(comps, rews, strict=True)
+        ]
+        return [
+            Rollout(sample=s, prompt_ids=tuple(ids), completion=c, reward=r, group=b, advantage=a)
+            for (b, s, ids, c, r), a in zip(rows, adv, strict=True)
         ]
 
     def applicable(self) -> torch.Tensor:
@@ -88,7 +100,8 @@ class Groups:
     def metrics(self) -> dict[str, float]:
         """Rollout and RAW reward metrics. Not-applicable rewards are counted
         (`reward/not_applicable`) and left out of every mean; failed ones are counted in all
-        (`reward/failed`) and per cause (`reward/failed/<error_kind>`, only causes that occur)."""
+        (`reward/failed`) and per cause (`reward/failed/<error_kind>`, only causes that occur).
+        Numeric keys a reward puts in `info` are logged as `reward/<key>` (`info_metrics`)."""
         flat = [r for group in self.rewards for r in group]
         applied = [r for r in flat if r.score is not None]
         failed = [r for r in flat if r.info.get("failed")]
@@ -115,12 +128,46 @@ class Groups:
             known = [float(v) for v in values if v is not None]
             if known:
                 out[key] = _mean(known)
+        for key, value in info_metrics(applied).items():
+            out.setdefault(key, value)  # never overwrites a metric above (reward/mean, ...)
         for r in failed:
             key = f"reward/failed/{r.info.get('error_kind') or 'unknown'}"
             out[key] = out.get(key, 0.0) + 1.0
         if self.greedy_scores is not None:
             out["reward/greedy_mean"] = float(self.greedy_scores.nanmean())
         return out
+
+
+# info keys that call_reward itself writes on a failure (counted as reward/failed/<kind>)
+FAILURE_KEYS = frozenset({"failed", "error", "error_kind"})
+
+
+def _number(value: object) -> float | None:
+    if not isinstance(value, numbers.Real):
+        return None  # strings, None, lists are not numbers
+    x = float(value)  # bools count 0/1 (a rate); numpy scalars are numbers.Real too
+    return x if math.isfinite(x) else None
+
+
+def info_metrics(results: Sequence[RewardResult]) -> dict[str, float]:
+    """`reward/<key>`: the mean of each numeric `RewardResult.info[key]` over the results that
+    report it (ints, floats and bools as 0/1; non-finite values and the failure keys
+    `failed`, `error`, `error_kind` of `call_reward` are skipped). A
+    dict of numbers one level down, such as combine's `info["components"]`, gives
+    `reward/<key>/<name>`."""
+    values: dict[str, list[float]] = {}
+    for r in results:
+        for key, value in r.info.items():
+            if key in FAILURE_KEYS:
+                continue
+            if isinstance(value, dict):
+                for name, sub in value.items():
+                    x = _number(sub)
+                    if x is not None:
+                        values.setdefault(f"reward/{key}/{name}", []).append(x)
+            elif (x := _number(value)) is not None:
+                values.setdefault(f"reward/{key}", []).append(x)
+    return {key: _mean(v) for key, v in values.items()}
 
 
 def _mean(values: Sequence[float]) -> float:

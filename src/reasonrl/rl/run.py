@@ -22,6 +22,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,10 @@ from typing import Any
 from reasonrl.config import RLConfig, save_resolved
 from reasonrl.rewards.api import RewardFn
 from reasonrl.rl.build import build_state
+from reasonrl.rl.callbacks import CallbackList
+from reasonrl.rl.console import banner_body, banner_head, step_stats
 from reasonrl.rl.evaluation import RunEvaluator, forget_evals_after
+from reasonrl.rl.plugins import record_python_objects, resolve_config
 from reasonrl.rl.resume import config_changes, describe_changes, resume_point
 from reasonrl.rl.state import TrainState
 from reasonrl.rl.step import train_step
@@ -70,17 +74,6 @@ class RunInterrupted(RunStopped):
         else:
             what = f"after step {step}: checkpoint {checkpoint}; continue with --resume"
         super().__init__(f"interrupted by {name} {what}")
-
-
-def progress_stats(metrics: dict[str, float]) -> str:
-    """The short text beside the progress bar: reward, strict and outcome pass rate, tokens/s."""
-    parts = [f"reward {metrics.get('reward/mean', float('nan')):.3f}"]
-    if "reward/verified_correct" in metrics:
-        parts.append(f"strict {metrics['reward/verified_correct']:.3f}")
-    if "reward/outcome" in metrics:
-        parts.append(f"pass {metrics['reward/outcome']:.3f}")
-    parts.append(f"{metrics.get('perf/gen_tokens_per_s', 0.0):,.0f} tok/s")
-    return " | ".join(parts)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -173,28 +166,43 @@ def _count_nonfinite(state: TrainState, metrics: dict[str, float], log: Any) -> 
 
 
 def train(
-    cfg: RLConfig,
+    cfg: RLConfig | str | Path,
     *,
     resume: bool = False,
     allow_config_change: bool = False,
     progress: bool = True,
     reward_fn: RewardFn | None = None,
+    source: object = None,
+    callbacks: Iterable[object] = (),
+    overrides: Sequence[str] = (),
 ) -> TrainState:
     """Run `trainer.steps` steps (or until `trainer.time_budget_s`), checkpointing on the way.
 
     `resume=True` continues the run from its newest valid checkpoint and fails (ResumeError)
     without one (module docstring). Raises RunStopped (NonFiniteStop, RunInterrupted) or
     DiskFullError when the run cannot go on; the last checkpoint then stays valid.
+
+    The Python API (`reasonrl.train`, docs/python-api.md): `cfg` may be a recipe path (with dotted
+    `overrides`); `reward_fn` replaces the configured reward and `source` the training prompt
+    source (a source object, or a factory `(cfg) -> source`), both recorded in config.yaml
+    (`rl.plugins.record_python_objects`); `callbacks` get `on_step` / `on_eval` (`rl.callbacks`).
     """
+    cfg = resolve_config(cfg, tuple(overrides))
+    cfg = record_python_objects(cfg, reward_fn=reward_fn, source=source)
+    hooks = CallbackList(callbacks)
     run_dir = cfg.run_dir
     ckpt = resume_point(cfg, resume=resume, allow_config_change=allow_config_change)
     t = cfg.trainer
+    bar = StepProgress(t.steps, label="RL", enabled=progress, every=t.log_every,
+                       time_budget_s=t.time_budget_s)  # fmt: skip
+    bar.log(banner_head(cfg))  # the first line of output, before the slow model load
     with StopSignals() as stop:
-        state = build_state(cfg, reward_fn=reward_fn)
+        state = build_state(cfg, reward_fn=reward_fn, source=source)
         if ckpt is not None:
             _restore(state, ckpt)
         resumed_at = state.step if ckpt is not None else None
-        bar = StepProgress(t.steps, label="RL", initial=state.step, enabled=progress)
+        for line in banner_body(state, ckpt, custom_reward=reward_fn is not None):
+            bar.log(line)
         evaluator = RunEvaluator.for_run(cfg, log=bar.log)  # reads the held-out data: fails early
         # Only now, with every input read, does anything on disk change.
         remove_stale(run_dir)  # temp dirs of a save that crashed
@@ -203,21 +211,24 @@ def train(
         save_resolved(cfg, run_dir)
         with (
             bar,
-            # metric lines go to the console whenever no live bar shows progress (e.g. redirected)
+            # the console gets the bar's step lines (every trainer.log_every steps when redirected)
             MetricsLogger(
-                run_dir, console=not bar.live, log_every=t.log_every, resume_step=resumed_at
+                run_dir, console=False, resume_step=resumed_at, report_to=t.report_to
             ) as metrics_log,
-            closing(SampleLogger(run_dir, resume_step=resumed_at)) as sample_log,
+            closing(
+                SampleLogger(run_dir, resume_step=resumed_at, trackers=metrics_log.trackers)
+            ) as sample_log,
         ):
-            if ckpt is not None:
-                bar.log(f"resumed from step {state.step} ({ckpt})")
-                if changes:
-                    bar.log(f"with changed settings: {describe_changes(changes)}")
+            if changes:
+                bar.log(f"with changed settings: {describe_changes(changes)}")
             if evaluator is not None and state.step == 0:  # the starting policy, in its own row
-                metrics_log.log(0, evaluator.evaluate(state))
+                evaluated = evaluator.evaluate(state)
+                metrics_log.log(0, evaluated)
+                hooks.on_eval(state, evaluated)
             # The time budget counts training only: evaluation time (eval_s) stays outside it,
             # so trainer.eval_every does not change how many steps a budget buys.
             start, eval_s = time.monotonic(), 0.0
+            bar.start_at(state.step)  # elapsed and ETA count from here
             while state.step < t.steps:
                 if stop.signum is not None:  # arrived while setting up: no step to save
                     raise RunInterrupted(stop.signum, state.step, None)
@@ -232,10 +243,13 @@ def train(
                 out_of_time = t.time_budget_s is not None and elapsed > t.time_budget_s
                 last = state.step == t.steps or out_of_time
                 if evaluator is not None and evaluator.due(state.step, last=last):
-                    metrics |= evaluator.evaluate(state)  # before the save: never redone
+                    evaluated = evaluator.evaluate(state)  # before the save: never redone
+                    hooks.on_eval(state, evaluated)
+                    metrics |= evaluated
                     eval_s += metrics["perf/eval_s"]
                 metrics_log.log(state.step, metrics)
-                bar.update(state.step, progress_stats(metrics))
+                hooks.on_step(state, metrics)
+                bar.update(state.step, step_stats(metrics))
                 if state.step % t.sample_every == 0:
                     sample_log.log(state.step, groups.rollouts())
                 _count_nonfinite(state, metrics, bar.log)

@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from reasonrl.algos.aggregate import masked_row_mean
 from reasonrl.algos.kl import kl_penalty
 from reasonrl.algos.shaping import overlong_filter_mask
 from reasonrl.rl.advantage import compute_advantages, shaped_scores
@@ -60,6 +61,7 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
         greedy_scores=groups.greedy_scores,
     )  # fmt: skip
     batch = batch.with_fields(advantages=advantages)
+    groups.advantages = masked_row_mean(advantages, batch.response_mask)  # for samples.jsonl
     metrics: dict[str, float] = {}
     with timer("update"):
         if state.critic is not None:
@@ -73,6 +75,8 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
             metrics |= _epoch_metrics(epochs)
         advance(state.scheduler)  # steps count RL steps, skipped updates included
     step_kl = _kl_metric(kl, batch, metrics)
+    if kl is not None and step_kl is not None:  # kl_in=reward: no actor/kl_ref to show it
+        metrics["rollout/kl_ref"] = step_kl
     if step_kl is not None:
         state.kl_ctl.update(step_kl, n_steps=batch.input_ids.shape[0])
         metrics["actor/kl_coef"] = state.kl_ctl.value
@@ -108,9 +112,8 @@ def _kl_metric(kl: torch.Tensor | None, batch: Batch, metrics: dict[str, float])
     when there is none or it is not finite (a skipped non-finite step must not poison the
     controller's coefficient)."""
     if kl is not None:  # kl_in=reward: measured on the rollout, mean of sequence means (verl)
-        mask = batch.response_mask
-        rows = mask.sum(dim=1) > 0
-        per_seq = (kl * mask).sum(dim=1)[rows] / mask.sum(dim=1)[rows]
+        rows = batch.response_mask.sum(dim=1) > 0
+        per_seq = masked_row_mean(kl, batch.response_mask)[rows]
         value: float | None = float(per_seq.mean()) if rows.any() else 0.0
     else:  # kl_in=loss: the token-mean KL of the first epoch, i.e. of the policy that sampled
         value = metrics.get("actor/epoch1/kl_ref", metrics.get("actor/kl_ref"))

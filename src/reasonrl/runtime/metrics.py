@@ -3,8 +3,10 @@
 Pure functions return metric *tensors*; the trainer collects one dict per micro-batch and calls
 `reduce_metrics` once per optimizer step, which synchronises once (a single `.tolist()`) instead
 of calling `.item()` per micro-batch. `MetricsLogger` then writes the flat, prefixed row
-(`rollout/`, `reward/`, `actor/`, `perf/`, `eval/`) to `metrics.jsonl`, the console, and
-TensorBoard when the `tb` extra is installed. `SampleLogger` writes rollouts to `samples.jsonl`.
+(`rollout/`, `reward/`, `actor/`, `perf/`, `eval/`) to `metrics.jsonl`, the console, and the
+trackers of `trainer.report_to` (`runtime/trackers.py`: TensorBoard, wandb, Trackio, MLflow;
+without report_to, TensorBoard when the `tb` extra is installed). `SampleLogger` writes rollouts
+to `samples.jsonl` and hands the same rows to those trackers as a sample table.
 
 Resume: both loggers take `resume_step`; rows of steps after it (written by the killed run after
 its last checkpoint) are dropped, so a resumed run's files equal an uninterrupted run's. The
@@ -14,6 +16,7 @@ carries `purge_step`, so TensorBoard itself drops any later point it still finds
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -24,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from reasonrl.runtime.trackers import Tracker, make_trackers
 
 # Shown on the console when present (everything always goes to metrics.jsonl).
 CONSOLE_KEYS = (
@@ -199,14 +204,29 @@ class JsonlWriter:
         self._fh.close()
 
 
+def _saved_config(run_dir: Path) -> dict[str, Any] | None:
+    """The resolved config the run saved (run_dir/config.yaml), for the trackers' run config."""
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return None
+    import yaml
+
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else None
+
+
 class MetricsLogger:
-    """One row per step to metrics.jsonl, plus console and (optional) TensorBoard.
+    """One row per step to metrics.jsonl, plus console and the trackers of `report_to`.
 
     Args:
         run_dir: the run directory.
-        tensorboard: also write TensorBoard events to run_dir/tb when tensorboard is installed.
+        tensorboard: without `report_to`: also write TensorBoard events to run_dir/tb when
+            tensorboard is installed (the default before `trainer.report_to` existed).
         console: print a compact line every `log_every` steps (rich when available).
         resume_step: continuing a run from this checkpoint step (drops later rows).
+        report_to: `trainer.report_to`: exactly these trackers (`runtime.trackers.REPORT_TO`;
+            metrics.jsonl is always written); a missing package raises TrackerUnavailable.
+        config: the run's config for wandb/Trackio/MLflow; None reads run_dir/config.yaml.
     """
 
     def __init__(
@@ -217,16 +237,24 @@ class MetricsLogger:
         console: bool = True,
         log_every: int = 1,
         resume_step: int | None = None,
+        report_to: Sequence[str] | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
+        if report_to is None:  # TensorBoard when it is installed, as before report_to
+            has_tb = importlib.util.find_spec("tensorboard") is not None
+            report_to = ["tensorboard"] if tensorboard and has_tb else []
+        if "tensorboard" in report_to and resume_step is not None:
+            truncate_events(self.run_dir / "tb", resume_step)
+        if config is None:
+            config = _saved_config(self.run_dir)
+        # Trackers first: a missing package fails before metrics.jsonl is touched.
+        self.trackers: list[Tracker] = make_trackers(
+            report_to, self.run_dir, config=config, resume_step=resume_step
+        )
         self._jsonl = JsonlWriter(self.run_dir / "metrics.jsonl", resume_step)
         self._console = _console() if console else None
         self._log_every = log_every
-        self._tb = None
-        if tensorboard:
-            if resume_step is not None:
-                truncate_events(self.run_dir / "tb", resume_step)
-            self._tb = _tensorboard_writer(self.run_dir / "tb", resume_step)
         # A resumed run continues the wall clock of the rows it kept.
         self._start = time.time() - _last_time(self.run_dir / "metrics.jsonl")
 
@@ -235,18 +263,16 @@ class MetricsLogger:
         row = {"step": step, "time_s": round(time.time() - self._start, 3)}
         row.update({k: _jsonable(v) for k, v in metrics.items()})
         self._jsonl.write(row)
-        if self._tb is not None:
-            for key, value in metrics.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    self._tb.add_scalar(key, value, step)
+        for tracker in self.trackers:
+            tracker.log(step, metrics)
         if self._console is not None and (step % self._log_every == 0 or step == 1):
             self._console.print(format_console(step, metrics))
         return row
 
     def close(self) -> None:
         self._jsonl.close()
-        if self._tb is not None:
-            self._tb.close()
+        for tracker in self.trackers:
+            tracker.close()
 
     def __enter__(self) -> MetricsLogger:
         return self
@@ -282,17 +308,6 @@ def _console() -> Any:
     return Console(highlight=False, soft_wrap=True)
 
 
-def _tensorboard_writer(log_dir: Path, resume_step: int | None = None) -> Any | None:
-    try:
-        import tensorboard  # noqa: F401  (SummaryWriter needs the package, not just torch)
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    # purge_step: TensorBoard discards points at steps >= resume_step + 1 from earlier files
-    purge = None if resume_step is None else resume_step + 1
-    return SummaryWriter(log_dir=str(log_dir), purge_step=purge)
-
-
 def rollout_record(rollout: Any) -> dict[str, Any]:
     """The JSON fields of a `reasonrl.types.Rollout` (or a plain dict with the same keys)."""
     if isinstance(rollout, Mapping):
@@ -310,25 +325,49 @@ def rollout_record(rollout: Any) -> dict[str, Any]:
         "parsed_answer": reward.answer,  # the completion's answer as the task normalised it
         "outcome": reward.outcome,
         "verified": reward.verified,
+        "advantage": _finite_or_none(getattr(rollout, "advantage", None)),
         "info": _jsonable(reward.info),
+        "meta": _small_meta(sample.meta),
     }
 
 
-class SampleLogger:
-    """Rollouts (prompt, completion, reward, info) to samples.jsonl, tagged with the step."""
+def _small_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The sample's scalar metadata (the synthetic task's op, context, mode and gold trace), so
+    the report can group by op and show the gold beside a completion; long values (e.g. a
+    benchmark's hidden tests) are left out."""
+    return {
+        k: v for k, v in meta.items()
+        if isinstance(v, (str, int, float, bool)) and len(str(v)) <= 4000
+    }  # fmt: skip
 
-    def __init__(self, run_dir: str | Path, *, resume_step: int | None = None) -> None:
+
+class SampleLogger:
+    """Rollouts (prompt, completion, reward, info) to samples.jsonl, tagged with the step, and
+    the same rows to `trackers` (usually `MetricsLogger.trackers`, which closes them) as one
+    sample table per step."""
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        resume_step: int | None = None,
+        trackers: Sequence[Tracker] = (),
+    ) -> None:
         self._jsonl = JsonlWriter(Path(run_dir) / "samples.jsonl", resume_step)
+        self._trackers = list(trackers)
 
     def log(self, step: int, rollouts: Iterable[Any], *, limit: int | None = None) -> int:
         """Write up to `limit` rollouts of this step; returns how many were written."""
-        written = 0
+        rows = []
         for rollout in rollouts:
-            if limit is not None and written >= limit:
+            if limit is not None and len(rows) >= limit:
                 break
-            self._jsonl.write({"step": step, **rollout_record(rollout)})
-            written += 1
-        return written
+            row = {"step": step, **rollout_record(rollout)}
+            self._jsonl.write(row)
+            rows.append(row)
+        for tracker in self._trackers:
+            tracker.log_samples(step, rows)
+        return len(rows)
 
     def close(self) -> None:
         self._jsonl.close()

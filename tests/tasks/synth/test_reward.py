@@ -48,6 +48,12 @@ def test_skipped_step_with_right_answer() -> None:
     assert res.score == pytest.approx(0.2 + 0.8 / 3)
     assert res.info["process_acc"] == pytest.approx(1 / 3) and res.verified is False
     assert synth_reward(SAMPLE, _completion(skipped, "6"), strict=True).score == 0.0
+    # the per-node view: r right, e missing (its gold letter), O right value but parents {?e, r}
+    assert res.info["steps"] == [
+        {"name": "public highschool in Hawkesbury", "var": "r", "status": "ok"},
+        {"name": "culinarian school in Hawkesbury", "var": "e", "status": "missing"},
+        {"name": "total number of schools in Hawkesbury", "var": "O", "status": "wrong_deps"},
+    ]
 
 
 def test_wrong_answer_scores_zero() -> None:
@@ -64,6 +70,7 @@ def test_lucky_answer_with_wrong_arithmetic() -> None:
     lucky = GOLD.replace("3 + 3 = 6", "3 + 2 = 6")
     res = synth_reward(SAMPLE, _completion(lucky, "6"))
     assert res.info["n_wrong_value"] == 1
+    assert [step["status"] for step in res.info["steps"]] == ["ok", "ok", "wrong_value"]
     assert res.score == pytest.approx(0.2 + 0.8 * 2 / 3)
     assert synth_reward(SAMPLE, _completion(lucky, "6"), strict=True).score == 0.0
 
@@ -73,6 +80,7 @@ def test_extra_node_penalty() -> None:
     extra = GOLD.replace("Answer: 6.", "Define adult owl in Zoo as z; so z = 1. Answer: 6.")
     res = synth_reward(SAMPLE, _completion(extra, "6"))
     assert res.info["n_extra"] == 1 and res.score == pytest.approx(0.2 + 0.8 * 2 / 3)
+    assert res.info["steps"][-1] == {"name": "adult owl in Zoo", "var": "z", "status": "extra"}
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,13 @@ from reasonrl.tasks.synth.parse import (
 from reasonrl.types import Completion, RewardResult, Sample
 
 _TOL = 1e-6
+# (value right, parents right) -> the status of a gold node in `compare_graphs`' steps
+_STATUS = {
+    (True, True): "ok",
+    (False, True): "wrong_value",
+    (True, False): "wrong_deps",
+    (False, False): "wrong_value_and_deps",
+}
 
 
 def normalise_answer(text: str | None) -> float | str | None:
@@ -91,21 +98,30 @@ def compare_graphs(pred: ParsedTrace, gold: ParsedTrace, gold_answer: str) -> di
     """Counts of the process check of `pred` against `gold` (see module docstring).
 
     Returns: dict with n_gold, n_missing, n_extra, n_wrong_value, n_wrong_deps, n_correct,
-        answer_wrong (0/1), penalty, process, process_acc.
+        answer_wrong (0/1), penalty, process, process_acc, and steps: one
+        {"name", "var", "status"} per gold node in gold order, status "ok", "missing",
+        "wrong_value", "wrong_deps" or "wrong_value_and_deps", then one per extra node
+        (status "extra"); `var` is the completion's letter (the gold one when missing).
     """
     n_gold = len(gold.nodes)
     missing = wrong_value = wrong_deps = correct = 0
+    steps: list[dict[str, str]] = []
     for name, g in gold.nodes.items():
         p = pred.nodes.get(name)
         if p is None:
             missing += 1
+            steps.append({"name": name, "var": g.var, "status": "missing"})
             continue
         ok_value = _same_value(p, g)
         ok_deps = p.parents == g.parents
         wrong_value += not ok_value
         wrong_deps += not ok_deps
         correct += ok_value and ok_deps
-    extra = sum(1 for name in pred.nodes if name not in gold.nodes)
+        status = _STATUS[ok_value, ok_deps]
+        steps.append({"name": name, "var": p.var, "status": status})
+    extras = [name for name in pred.nodes if name not in gold.nodes]
+    extra = len(extras)
+    steps += [{"name": n, "var": pred.nodes[n].var, "status": "extra"} for n in extras]
     answer_wrong = int(not answers_match(pred.answer, gold_answer))
     penalty = wrong_value + wrong_deps + missing + min(extra, n_gold) + answer_wrong
     denom = max(n_gold, 1)
@@ -120,6 +136,7 @@ def compare_graphs(pred: ParsedTrace, gold: ParsedTrace, gold_answer: str) -> di
         "penalty": penalty,
         "process": max(0.0, 1.0 - penalty / denom),
         "process_acc": correct / denom,
+        "steps": steps,
     }
 
 
@@ -149,7 +166,8 @@ def synth_reward(
         alpha: outcome weight (paper configs 0.2, 0.5). strict: zero reward unless penalty == 0.
     Returns: RewardResult with `outcome`, `verified` (VerifiedCorrect) and `answer`
         (`answer_key` of the <answer> text) set, and info keys process, process_acc,
-        n_missing, n_extra, n_wrong_value, n_wrong_deps, penalty.
+        n_missing, n_extra, n_wrong_value, n_wrong_deps, penalty (numbers) and steps (the
+        per-node statuses of `compare_graphs`).
     """
     gold_trace, gold_answer = _gold_of(sample)
     try:
@@ -169,6 +187,7 @@ def synth_reward(
             k: stats[k]
             for k in ("n_missing", "n_extra", "n_wrong_value", "n_wrong_deps", "penalty")
         },
+        "steps": stats["steps"],  # per-node correctness, for the report's step view
     }
     return RewardResult(
         score,
