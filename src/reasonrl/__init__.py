@@ -14,8 +14,7 @@ first use (PEP 562), and only they pull in pydantic, torch and transformers.
 
 from __future__ import annotations
 
-from typing import Any
-
+from reasonrl.exports import lazy_exports
 from reasonrl.types import Batch, Completion, RewardResult, Rollout, Sample
 
 __version__ = "0.1.0"
@@ -32,19 +31,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip __getattr__
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 __all__ = [
     "Batch",

@@ -16,8 +16,9 @@ runs in a worker process. The parts:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from reasonrl.exports import lazy_exports
 from reasonrl.rewards.api import (
     RewardFn,
     RewardStats,
@@ -34,19 +35,7 @@ if TYPE_CHECKING:
 _LAZY = {"REWARDS": "reasonrl.rewards.registry", "grade_answer": "reasonrl.rewards.math"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later lookups skip __getattr__
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 __all__ = [
     "REWARDS",
