@@ -12,7 +12,6 @@ import torch
 from reasonrl.runtime.metrics import (
     MetricsLogger,
     SampleLogger,
-    format_console,
     reduce_metrics,
     truncate_jsonl,
 )
@@ -42,7 +41,7 @@ def test_reduce_metrics_means_and_weights() -> None:
 
 
 def test_metrics_logger_rows_and_resume(tmp_path: Path) -> None:
-    with MetricsLogger(tmp_path, tensorboard=False, console=False) as log:
+    with MetricsLogger(tmp_path, tensorboard=False) as log:
         for step in (1, 2, 3):
             log.log(step, {"reward/mean": step / 10, "actor/loss": float("nan")})
     rows = read(tmp_path / "metrics.jsonl")
@@ -53,7 +52,7 @@ def test_metrics_logger_rows_and_resume(tmp_path: Path) -> None:
     rows[1]["time_s"] = 100.0
     torn = '{"step": 4, "rew'
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + torn)
-    with MetricsLogger(tmp_path, tensorboard=False, console=False, resume_step=2) as log:
+    with MetricsLogger(tmp_path, tensorboard=False, resume_step=2) as log:
         assert log.log(3, {"reward/mean": 0.33})["time_s"] >= 100.0  # the clock continues
     assert [(r["step"], r["reward/mean"]) for r in read(tmp_path / "metrics.jsonl")] == [
         (1, 0.1),
@@ -61,25 +60,14 @@ def test_metrics_logger_rows_and_resume(tmp_path: Path) -> None:
         (3, 0.33),
     ]
     # A fresh (non-resumed) logger starts a new file.
-    MetricsLogger(tmp_path, tensorboard=False, console=False).close()
+    MetricsLogger(tmp_path, tensorboard=False).close()
     assert (tmp_path / "metrics.jsonl").read_text() == ""
     assert truncate_jsonl(tmp_path / "absent.jsonl", 3) == 0
 
 
-def test_console_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    line = format_console(7, {"perf/step_s": 2.5, "reward/mean": 0.41234, "x/other": 1.0})
-    assert line == "step     7  reward/mean 0.4123  perf/step_s 2.5"
-    assert format_console(1, {"a": 1, "b": 2.0}) == "step     1  a 1  b 2"
-    with MetricsLogger(tmp_path, tensorboard=False, log_every=2) as log:
-        for step in (1, 2, 3):
-            log.log(step, {"reward/mean": 0.5})
-    printed = [ln.split()[1] for ln in capsys.readouterr().out.splitlines()]
-    assert printed == ["1", "2"]  # step 1 always, then every log_every
-
-
 def test_tensorboard_events(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard")
-    with MetricsLogger(tmp_path, tensorboard=True, console=False) as log:
+    with MetricsLogger(tmp_path, tensorboard=True) as log:
         log.log(1, {"reward/mean": 0.5})
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 

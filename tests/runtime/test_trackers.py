@@ -117,7 +117,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Calls]:
 
 
 def _one_run(run_dir: Path, names: list[str], *, resume_step: int | None = None) -> None:
-    with MetricsLogger(run_dir, console=False, report_to=names, resume_step=resume_step) as log:
+    with MetricsLogger(run_dir, report_to=names, resume_step=resume_step) as log:
         samples = SampleLogger(run_dir, resume_step=resume_step, trackers=log.trackers)
         for step in (1, 2):
             log.log(step, METRICS)
@@ -222,7 +222,7 @@ def test_mlflow_key_and_tables() -> None:
 def test_a_failing_tracker_closes_the_ones_built(fakes: dict, tmp_path: Path) -> None:
     sys.modules["mlflow"].set_experiment = lambda name: (_ for _ in ()).throw(OSError("nope"))
     with pytest.raises(OSError, match="nope"):
-        MetricsLogger(tmp_path, console=False, report_to=["wandb", "mlflow"])
+        MetricsLogger(tmp_path, report_to=["wandb", "mlflow"])
     assert fakes["wandb"].names() == ["init", "run.finish"]
     assert not (tmp_path / "metrics.jsonl").exists()  # nothing written before the failure
 
@@ -232,15 +232,15 @@ def test_missing_package_names_the_key_and_pip(
 ) -> None:
     monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
     with pytest.raises(TrackerUnavailable, match=r"trainer.report_to=wandb.*reasonrl\[wandb\]"):
-        MetricsLogger(tmp_path, console=False, report_to=["wandb"])
+        MetricsLogger(tmp_path, report_to=["wandb"])
 
 
 def test_no_report_to_keeps_tensorboard_when_installed(tmp_path: Path) -> None:
-    with MetricsLogger(tmp_path, console=False) as log:
+    with MetricsLogger(tmp_path) as log:
         names = [type(t).__name__ for t in log.trackers]
     has_tb = importlib.util.find_spec("tensorboard") is not None
     assert names == (["TensorBoardTracker"] if has_tb else [])
-    with MetricsLogger(tmp_path / "b", console=False, report_to=["jsonl"]) as log:
+    with MetricsLogger(tmp_path / "b", report_to=["jsonl"]) as log:
         assert log.trackers == []
     assert not (tmp_path / "b" / "tb").exists()
 

@@ -212,9 +212,7 @@ def train(
         with (
             bar,
             # the console gets the bar's step lines (every trainer.log_every steps when redirected)
-            MetricsLogger(
-                run_dir, console=False, resume_step=resumed_at, report_to=t.report_to
-            ) as metrics_log,
+            MetricsLogger(run_dir, resume_step=resumed_at, report_to=t.report_to) as metrics_log,
             closing(
                 SampleLogger(run_dir, resume_step=resumed_at, trackers=metrics_log.trackers)
             ) as sample_log,

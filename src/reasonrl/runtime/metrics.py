@@ -3,9 +3,9 @@
 Pure functions return metric *tensors*; the trainer collects one dict per micro-batch and calls
 `reduce_metrics` once per optimizer step, which synchronises once (a single `.tolist()`) instead
 of calling `.item()` per micro-batch. `MetricsLogger` then writes the flat, prefixed row
-(`rollout/`, `reward/`, `actor/`, `perf/`, `eval/`) to `metrics.jsonl`, the console, and the
-trackers of `trainer.report_to` (`runtime/trackers.py`: TensorBoard, wandb, Trackio, MLflow;
-without report_to, TensorBoard when the `tb` extra is installed). `SampleLogger` writes rollouts
+(`rollout/`, `reward/`, `actor/`, `perf/`, `eval/`) to `metrics.jsonl` and the trackers of
+`trainer.report_to` (`runtime/trackers.py`: TensorBoard, wandb, Trackio, MLflow; without
+report_to, TensorBoard when the `tb` extra is installed). `SampleLogger` writes rollouts
 to `samples.jsonl` and hands the same rows to those trackers as a sample table.
 
 Resume: both loggers take `resume_step`; rows of steps after it (written by the killed run after
@@ -29,22 +29,6 @@ from typing import Any
 import torch
 
 from reasonrl.runtime.trackers import Tracker, make_trackers
-
-# Shown on the console when present (everything always goes to metrics.jsonl).
-CONSOLE_KEYS = (
-    "reward/mean",
-    "reward/verified_correct",
-    "reward/outcome",
-    "rollout/zero_std_frac",
-    "rollout/len_mean",
-    "actor/loss",
-    "actor/clipfrac",
-    "actor/approx_kl",
-    "actor/kl_ref",
-    "actor/entropy",
-    "actor/grad_norm",
-    "perf/step_s",
-)
 
 
 def reduce_metrics(
@@ -216,13 +200,13 @@ def _saved_config(run_dir: Path) -> dict[str, Any] | None:
 
 
 class MetricsLogger:
-    """One row per step to metrics.jsonl, plus console and the trackers of `report_to`.
+    """One row per step to metrics.jsonl and the trackers of `report_to` (the console's step
+    lines are `runtime.progress.StepProgress`'s).
 
     Args:
         run_dir: the run directory.
         tensorboard: without `report_to`: also write TensorBoard events to run_dir/tb when
             tensorboard is installed (the default before `trainer.report_to` existed).
-        console: print a compact line every `log_every` steps (rich when available).
         resume_step: continuing a run from this checkpoint step (drops later rows).
         report_to: `trainer.report_to`: exactly these trackers (`runtime.trackers.REPORT_TO`;
             metrics.jsonl is always written); a missing package raises TrackerUnavailable.
@@ -234,8 +218,6 @@ class MetricsLogger:
         run_dir: str | Path,
         *,
         tensorboard: bool = True,
-        console: bool = True,
-        log_every: int = 1,
         resume_step: int | None = None,
         report_to: Sequence[str] | None = None,
         config: Mapping[str, Any] | None = None,
@@ -253,8 +235,6 @@ class MetricsLogger:
             report_to, self.run_dir, config=config, resume_step=resume_step
         )
         self._jsonl = JsonlWriter(self.run_dir / "metrics.jsonl", resume_step)
-        self._console = _console() if console else None
-        self._log_every = log_every
         # A resumed run continues the wall clock of the rows it kept.
         self._start = time.time() - _last_time(self.run_dir / "metrics.jsonl")
 
@@ -265,8 +245,6 @@ class MetricsLogger:
         self._jsonl.write(row)
         for tracker in self.trackers:
             tracker.log(step, metrics)
-        if self._console is not None and (step % self._log_every == 0 or step == 1):
-            self._console.print(format_console(step, metrics))
         return row
 
     def close(self) -> None:
@@ -279,33 +257,6 @@ class MetricsLogger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def format_console(step: int, metrics: Mapping[str, Any]) -> str:
-    """`step 12  reward/mean 0.412  actor/loss -0.031 ...` with the CONSOLE_KEYS present."""
-    keys = [k for k in CONSOLE_KEYS if k in metrics]
-    keys += [k for k in metrics if k.startswith("eval/") and k not in keys]
-    if not keys:
-        keys = list(metrics)[:8]
-    parts = [f"step {step:>5}"]
-    for key in keys:
-        value = metrics[key]
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        parts.append(f"{key} {text}")
-    return "  ".join(parts)
-
-
-class _PlainConsole:
-    def print(self, text: str) -> None:
-        print(text, flush=True)
-
-
-def _console() -> Any:
-    try:
-        from rich.console import Console
-    except ImportError:
-        return _PlainConsole()
-    return Console(highlight=False, soft_wrap=True)
 
 
 def rollout_record(rollout: Any) -> dict[str, Any]:
