@@ -23,6 +23,7 @@ from reasonrl.runtime.checkpoint import (
     checkpoint_problem,
     weights_finite,
 )
+from reasonrl.runtime.nested import flatten_dotted
 
 # Keys a resumed run may change without --allow-config-change: how long it runs and what it
 # logs or keeps, never what it computes.
@@ -46,15 +47,6 @@ class ResumeError(RuntimeError):
     """`resume=True` cannot continue this run (exit 2); nothing on disk was changed."""
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out |= _flatten(value, f"{prefix}.{key}" if prefix else str(key))
-    return out
-
-
 def _same(a: Any, b: Any) -> bool:
     both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
     return a == b or both_nan
@@ -74,7 +66,7 @@ def config_changes(cfg: RLConfig, saved_path: Path) -> list[tuple[str, Any, Any]
         saved = type(cfg).model_validate(raw).model_dump(mode="json")
     except Exception:  # a schema that got stricter: compare the file as it is
         saved = raw if isinstance(raw, dict) else {}
-    old, new = _flatten(saved), _flatten(cfg.model_dump(mode="json"))
+    old, new = flatten_dotted(saved), flatten_dotted(cfg.model_dump(mode="json"))
     missing = object()
     changes = []
     for key in sorted(old.keys() | new.keys()):

@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from reasonrl.runtime.nested import flatten_dotted
+
 PROJECT = "reasonrl"
 # report_to names -> (module to import, pip extra of reasonrl); jsonl needs nothing.
 TRACKER_PACKAGES: dict[str, tuple[str, str]] = {
@@ -187,7 +189,28 @@ class TensorBoardTracker:
         self.writer.close()
 
 
-class WandbTracker:
+class _WandbStyleTracker:
+    """The part wandb and Trackio share (Trackio follows wandb's API): `log(dict, step=)` for
+    metrics, a `Table(columns=, data=)` logged under `samples`, `finish()` at the end. A
+    subclass sets `_log`, `_table` and `_finish` from its package."""
+
+    _log: Any
+    _table: Any
+    _finish: Any
+
+    def log(self, step: int, metrics: Mapping[str, float]) -> None:
+        self._log(numeric(metrics), step=step)
+
+    def log_samples(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            columns, data = sample_table(rows)
+            self._log({"samples": self._table(columns=columns, data=data)}, step=step)
+
+    def close(self) -> None:
+        self._finish()
+
+
+class WandbTracker(_WandbStyleTracker):
     """A wandb run named after the run directory, with the resolved config; samples as a
     `wandb.Table` under `samples`. WANDB_MODE (online, offline, disabled) is wandb's own."""
 
@@ -212,20 +235,10 @@ class WandbTracker:
             settings=self.wandb.Settings(console="off"),  # our progress line stays ours
         )
         _save_id(run_dir, "wandb", run_id)
-
-    def log(self, step: int, metrics: Mapping[str, float]) -> None:
-        self.run.log(numeric(metrics), step=step)
-
-    def log_samples(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            columns, data = sample_table(rows)
-            self.run.log({"samples": self.wandb.Table(columns=columns, data=data)}, step=step)
-
-    def close(self) -> None:
-        self.run.finish()
+        self._log, self._table, self._finish = self.run.log, self.wandb.Table, self.run.finish
 
 
-class TrackioTracker:
+class TrackioTracker(_WandbStyleTracker):
     """A Trackio run (wandb's API, stored locally under TRACKIO_DIR); samples as a
     `trackio.Table` under `samples`."""
 
@@ -244,17 +257,8 @@ class TrackioTracker:
             resume="allow" if resume_step is not None else "never",
             embed=False,  # never open a dashboard from a training run
         )
-
-    def log(self, step: int, metrics: Mapping[str, float]) -> None:
-        self.trackio.log(numeric(metrics), step=step)
-
-    def log_samples(self, step: int, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            columns, data = sample_table(rows)
-            self.trackio.log({"samples": self.trackio.Table(columns=columns, data=data)}, step=step)
-
-    def close(self) -> None:
-        self.trackio.finish()
+        self._log, self._table = self.trackio.log, self.trackio.Table
+        self._finish = self.trackio.finish
 
 
 _MLFLOW_BAD = re.compile(r"[^A-Za-z0-9_\-. :/]")
@@ -266,18 +270,15 @@ def mlflow_key(key: str) -> str:
     return _MLFLOW_BAD.sub("_", key.replace("@", "_at_"))
 
 
-def flat_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+def flat_params(tree: Mapping[str, Any]) -> dict[str, str]:
     """`{"algo.clip_high": "0.28", ...}` of a nested config (MLflow params are flat strings,
     at most 6000 characters)."""
-    out: dict[str, str] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flat_params(value, f"{name}."))
-        else:
-            text = value if isinstance(value, str) else json.dumps(value, default=str)
-            out[mlflow_key(name)] = text[:6000]
-    return out
+    return {
+        mlflow_key(name): (value if isinstance(value, str) else json.dumps(value, default=str))[
+            :6000
+        ]
+        for name, value in flatten_dotted(tree).items()
+    }
 
 
 class MlflowTracker:
