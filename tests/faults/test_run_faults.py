@@ -343,6 +343,20 @@ def test_resume_says_where_it_resumed_and_truncates_every_log(
     assert sorted(p.name for p in ckpts.iterdir()) == ["step_00000002", "step_00000003"]
 
 
+def test_resume_without_a_saved_config_yaml_continues(toy_model: Path, tmp_path: Path) -> None:
+    """A run directory whose config.yaml is gone (copied checkpoints, an older version) has
+    nothing to compare the config with: it resumes, and writes config.yaml again."""
+    recipe = write_toy_recipe(tmp_path / "r.yaml", toy_model, tmp_path / "runs",
+                              trainer={"steps": 3, "save_every": 2})  # fmt: skip
+    cfg = load_config(recipe)
+    assert train_main(cfg, progress=False, reward_fn=toy_reward) == 0
+    shutil.rmtree(cfg.run_dir / "checkpoints" / "step_00000003")
+    (cfg.run_dir / "config.yaml").unlink()
+    assert train_main(cfg, resume=True, progress=False, reward_fn=toy_reward) == 0
+    assert (cfg.run_dir / "config.yaml").exists()
+    assert [r["step"] for r in _rows(cfg.run_dir / "metrics.jsonl")] == [1, 2, 3]
+
+
 # ----------------------------------------------------------------------------- signals
 
 

@@ -55,9 +55,12 @@ def _same(a: Any, b: Any) -> bool:
 def config_changes(cfg: RLConfig, saved_path: Path) -> list[tuple[str, Any, Any]]:
     """(dotted key, saved value, new value) for every key where `cfg` differs from a run's saved
     config.yaml; keys the saved file lacks (written by an older version) count at their default.
+    A run without a saved config.yaml has nothing to compare: no changes.
 
-    Raises ResumeError when the file cannot be read.
+    Raises ResumeError when the file exists but cannot be read.
     """
+    if not saved_path.exists():
+        return []
     try:
         raw = yaml.safe_load(saved_path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -126,7 +129,7 @@ def resume_point(cfg: RLConfig, *, resume: bool, allow_config_change: bool = Fal
             f"changed: start a new run (another trainer.run_name) or delete {run_dir}"
         )
     saved = run_dir / "config.yaml"
-    changes = config_changes(cfg, saved) if saved.exists() else []
+    changes = config_changes(cfg, saved)
     blocked = [c for c in changes if c[0] not in RESUME_MAY_CHANGE]
     if blocked and not allow_config_change:
         raise ResumeError(
