@@ -49,6 +49,38 @@ def test_five_steps_change_parameters(toy_model: Path, tmp_path: Path) -> None:
         train(cfg, progress=False, reward_fn=toy_reward)
 
 
+def test_checkpoint_is_a_hugging_face_directory(toy_model: Path, tmp_path: Path) -> None:
+    """Every RL checkpoint opens with plain transformers, and its logits are the trainer's."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    recipe = write_toy_recipe(tmp_path / "r.yaml", toy_model, tmp_path / "runs",
+                              trainer={"steps": 2, "save_every": 2})  # fmt: skip
+    cfg = load_config(recipe)
+    state = train(cfg, progress=False, reward_fn=toy_reward)
+    step_dir = cfg.run_dir / "checkpoints" / "step_00000002"
+    model = AutoModelForCausalLM.from_pretrained(str(step_dir), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(step_dir), local_files_only=True)
+    ids = tokenizer("1 + 2 =", return_tensors="pt")["input_ids"]
+    assert ids.shape[1] > 1
+    state.model.eval()
+    with torch.no_grad():
+        want, got = state.model(ids).logits, model(ids).logits
+    assert torch.equal(want, got)
+    assert tokenizer(["7 * 8"])["input_ids"] == state.tokenizer(["7 * 8"])["input_ids"]
+    # `reasonrl export RUN OUT`: the newest checkpoint without the trainer's state
+    from reasonrl.cli import main
+
+    out = tmp_path / "exported"
+    assert main(["export", str(cfg.run_dir), str(out)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= names
+    assert not names & {"optimizer.pt", "state.pt", "COMPLETE"}
+    with torch.no_grad():
+        assert torch.equal(AutoModelForCausalLM.from_pretrained(str(out))(ids).logits, want)
+    assert main(["export", str(cfg.run_dir), str(out)]) == 2  # OUT not empty, no --force
+    assert main(["export", str(cfg.run_dir), str(tmp_path / "x"), "--step", "7"]) == 2
+
+
 # The runner can simulate a crash in the middle of writing checkpoint N: every file is written
 # but the process dies before the COMPLETE manifest and the atomic rename.
 RUNNER = """

@@ -1,4 +1,4 @@
-"""`reasonrl` command line: train | eval | quickstart | sft | data synth | report | recipes.
+"""`reasonrl` command line: train, eval, quickstart, sft, data synth, export, report, recipes.
 
 One module per command, each with its own `main(argv)` and argparse parser; this module only
 dispatches, and imports a command's module when it runs, so `reasonrl --help` stays fast.
@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("reasonrl.cli.quickstart:main", "a few-minute RL run on CPU, end to end"),
     "sft": ("reasonrl.cli.sft:main", "supervised fine-tuning (e.g. the base checkpoint)"),
     "data synth": ("reasonrl.cli.data_synth:main", "generate synthetic DAG reasoning problems"),
+    "export": ("reasonrl.cli.export:main", "a checkpoint as a clean Hugging Face directory"),
     "report": ("reasonrl.cli.report:main", "write a static HTML report of a run"),
     "recipes": ("reasonrl.cli.recipes:main", "list recipes with their purpose"),
 }

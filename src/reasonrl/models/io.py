@@ -9,6 +9,8 @@ with no reasonrl code. `load_policy` opens any such local directory, and the spe
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,11 +34,20 @@ DTYPES = {
 }
 
 
+# "org/name" as the Hugging Face hub spells repository ids (one slash, no path prefix)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
 def resolve_policy_path(path: str | Path) -> Path:
-    """The local directory behind `path` (`builtin:NAME` -> the packaged checkpoint).
+    """The local directory behind `path`.
+
+    In order: `builtin:NAME` (a checkpoint shipped in the package); a local model directory (with
+    `config.json`, e.g. any RL checkpoint `RUN/checkpoints/step_N`); a run directory (its newest
+    complete checkpoint); a hub id `org/name` (the snapshot in the Hugging Face cache, downloaded
+    first unless `HF_HUB_OFFLINE=1`).
 
     Raises:
-        FileNotFoundError: naming the path when it is not a directory holding `config.json`.
+        FileNotFoundError: one line naming the path and why nothing was found.
         ValueError: for an unknown `builtin:` name.
     """
     text = str(path)
@@ -50,11 +61,49 @@ def resolve_policy_path(path: str | Path) -> Path:
         local = BUILTIN_MODELS[name]
     else:
         local = Path(text).expanduser()
+        if not local.is_dir() and _HUB_ID.match(text):
+            return hub_snapshot(text)
     if not local.is_dir():
         raise FileNotFoundError(f"model directory not found: {local} (from {text!r})")
+    if not (local / "config.json").is_file() and (local / "checkpoints").is_dir():
+        from reasonrl.runtime.checkpoint import latest_checkpoint
+
+        newest = latest_checkpoint(local)
+        if newest is None:
+            raise FileNotFoundError(f"{local} is a run directory without a complete checkpoint")
+        local = newest
     if not (local / "config.json").is_file():
         raise FileNotFoundError(f"{local} has no config.json: not a Hugging Face model directory")
     return local
+
+
+# what a policy needs from a hub repository (weights, config, tokenizer), not other formats
+HUB_FILES = ("*.json", "*.safetensors", "*.model", "*.txt", "*.py", "*.tiktoken")
+
+
+def hub_snapshot(repo_id: str) -> Path:
+    """The local snapshot of hub model `repo_id`: from the cache, else downloaded (only the files
+    in HUB_FILES) unless HF_HUB_OFFLINE=1. FileNotFoundError (one line) when neither works."""
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    where = f"not a local directory and not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        raise FileNotFoundError(
+            f"model {repo_id!r}: {where}, and HF_HUB_OFFLINE=1 forbids downloading it; "
+            "download it on a machine with network or give a local directory"
+        ) from None
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=list(HUB_FILES)))
+    except Exception as exc:  # offline, unknown repo, gated model: one line, not a traceback
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FileNotFoundError(
+            f"model {repo_id!r}: {where}, and downloading it failed ({reason[:200]})"
+        ) from None
 
 
 def torch_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -157,12 +206,33 @@ def save_policy(
     out.mkdir(parents=True, exist_ok=True)
     with quiet_progress_bars():
         model.save_pretrained(str(out), safe_serialization=True)
-    tokenizer.save_pretrained(str(out))
-    _pin_tokenizer_class(out, tokenizer)
-    _check_tokenizer_reload(out, tokenizer)
+    save_tokenizer(tokenizer, out)
     if extra is not None:
         (out / "reasonrl.json").write_text(json.dumps(extra, indent=2, sort_keys=True) + "\n")
     return out
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerBase, out: str | Path) -> None:
+    """Write `tokenizer` into `out` so that `AutoTokenizer.from_pretrained(out)` gives the same
+    ids (see `save_policy`); raises RuntimeError when the reloaded tokenizer differs."""
+    out = Path(out)
+    tokenizer.save_pretrained(str(out))
+    _pin_tokenizer_class(out, tokenizer)
+    _check_tokenizer_reload(out, tokenizer)
+
+
+def save_model_metadata(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: str | Path
+) -> None:
+    """Everything of a Hugging Face model directory but the weights: `config.json`,
+    `generation_config.json` and the tokenizer files. Beside weights saved under HF names
+    (`model.safetensors`), `AutoModelForCausalLM.from_pretrained(out)` opens the directory."""
+    out = Path(out)
+    model.config.save_pretrained(str(out))
+    generation = getattr(model, "generation_config", None)
+    if generation is not None:
+        generation.save_pretrained(str(out))
+    save_tokenizer(tokenizer, out)
 
 
 GENERIC_FAST_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonrl.config import RLConfig, save_resolved
+from reasonrl.models.io import save_model_metadata
 from reasonrl.rewards.api import RewardFn
 from reasonrl.rl.build import build_state
 from reasonrl.rl.callbacks import CallbackList
@@ -108,6 +109,9 @@ def _save(state: TrainState, run_dir: Path) -> Path:
             "nonfinite": {"streak": state.nonfinite_streak, "steps": state.nonfinite_steps},
         },
         keep_last=state.cfg.trainer.keep_last,
+        # config, generation config and tokenizer beside the weights: each checkpoint is a
+        # Hugging Face model directory (from_pretrained, `reasonrl eval`, `reasonrl export`)
+        side_files=lambda out: save_model_metadata(state.model, state.tokenizer, out),
     )
 
 

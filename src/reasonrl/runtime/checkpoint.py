@@ -3,6 +3,9 @@
 Layout of one checkpoint (`RUN_DIR/checkpoints/step_00000040/`):
 
     model.safetensors   policy weights (tied weights stored once)
+    config.json, ...    whatever `side_files` writes: the RL loop adds the model's config,
+                        generation config and tokenizer, so the directory is also a Hugging Face
+                        model directory (`AutoModelForCausalLM.from_pretrained(step_dir)`)
     optimizer.pt        optimizer.state_dict()
     scheduler.pt        scheduler.state_dict()
     state.pt            step, RNG states (torch, CUDA, numpy, python), sampler/engine state, extra
@@ -39,6 +42,7 @@ import re
 import shutil
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +143,10 @@ def _torch_save(obj: Any, path: Path) -> None:
 
 
 def _write_manifest(tmp: Path, step: int, *, finite: bool | None = None) -> None:
+    # every file written, the core ones and any side files, is listed and checksummed
+    names = sorted(p.name for p in tmp.iterdir() if p.is_file() and p.name != MARKER)
     files = {name: {"sha256": _sha256(tmp / name), "bytes": (tmp / name).stat().st_size}
-             for name in _FILES}  # fmt: skip
+             for name in names}  # fmt: skip
     manifest: dict[str, Any] = {"format": FORMAT, "step": step, "files": files}
     if finite is not None:
         manifest["finite"] = finite
@@ -175,6 +181,7 @@ def save_checkpoint(
     engine_state: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     keep_last: int | None = None,
+    side_files: Callable[[Path], None] | None = None,
 ) -> Path:
     """Atomically write checkpoint `step` and return its directory `checkpoints/step_{step:08d}`.
 
@@ -186,6 +193,8 @@ def save_checkpoint(
         engine_state: the rollout engine's state (e.g. its sampling generator), or None.
         extra: anything else the loop needs back (plain values / tensors).
         keep_last: if given, delete all but the newest `keep_last` valid checkpoints afterwards.
+        side_files: writes more files into the (temporary) checkpoint directory it is given,
+            before the manifest: they are checksummed and published atomically with the rest.
     """
     if not tensors_finite(model.state_dict().values()):
         raise NonFiniteWeightsError(f"refusing to checkpoint step {step}: the weights hold NaN/inf")
@@ -215,6 +224,8 @@ def save_checkpoint(
         _torch_save(optimizer_state(optimizer), tmp / "optimizer.pt")
         _torch_save(scheduler.state_dict() if scheduler is not None else {}, tmp / "scheduler.pt")
         _torch_save(state, tmp / "state.pt")
+        if side_files is not None:
+            side_files(tmp)
         _write_manifest(tmp, step, finite=True)
     except BaseException as exc:
         free = shutil.disk_usage(root).free  # measured before the partial files go
@@ -357,8 +368,8 @@ def _problem(path: Path, step: int, *, deep: bool) -> str | None:
         if manifest["step"] != step:
             return f"manifest is for step {manifest['step']}, not {step}"
         files = manifest["files"]
-        if set(files) != set(_FILES):
-            return f"manifest lists {sorted(files)}, expected {sorted(_FILES)}"
+        if not set(_FILES) <= set(files):
+            return f"manifest lists {sorted(files)}, which lacks {sorted(set(_FILES) - set(files))}"
         for name, meta in files.items():
             file = path / name
             if not file.exists():
