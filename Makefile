@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,math,plots,tb,data
+EXTRAS ?= dev,math,plots,tb,data,peft
 TORCH_PIN := torch==2.13.0
 
 .PHONY: setup quickstart test test-slow lint format bench clean

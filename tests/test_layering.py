@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
 # Sideways arrows between packages of one layer that the design allows, with the reason.
 SIDEWAYS = {
     ("data", "tasks"),  # data.sources draws synthetic problems from the task's generator
+    ("data", "config"),  # data.templates applies the prompt-key rule config.prompt checks at load
     ("sft", "eval"),  # SFT reports greedy strict pass@1 with the evaluator
     ("rl", "eval"),  # rl.evaluation scores held-out problems during training (trainer.eval_every)
 }

@@ -43,7 +43,8 @@ def test_redirected_run_logs_banner_then_step_lines(toy_model: Path, tmp_path: P
     lines = text.splitlines()
     assert lines[0].startswith(f"reasonrl train: run {tmp_path / 'runs' / 'tiny'} | model ")
     assert "algo grpo (advantage grpo, loss ppo_clip" in lines[0] and "20 steps" in lines[0]
-    assert lines[1].startswith("model Qwen2ForCausalLM, ") and " parameters | engine hf" in lines[1]
+    assert lines[1].startswith("model Qwen2ForCausalLM, ")
+    assert " parameters | engine fused (auto)" in lines[1]
     steps = [int(m.group(1)) for line in lines if (m := STEP_LINE.match(line))]
     assert steps == [1, 5, 10, 15, 20], text  # step 1, then every log_every
     for line in lines:

@@ -19,7 +19,7 @@ def test_plain_and_named_templates():
 
 
 def test_unknown_field_names_the_field():
-    with pytest.raises(KeyError, match=r"template field \{subject\}.*meta has \['level'\]"):
+    with pytest.raises(ValueError, match=r"template field \{subject\}.*meta has \['level'\]"):
         format_template("{subject}: {prompt}", S)
 
 

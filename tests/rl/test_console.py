@@ -27,10 +27,12 @@ def test_banner() -> None:
     assert "algo dapo (advantage grpo, loss ppo_clip, no KL)" in head
     assert head.endswith("| 7 steps or 60 s")
     state = stub_state(cfg)
+    state.engine_name = "fused"
     (line,) = banner_body(state)
     params = sum(p.numel() for p in state.model.parameters())
     assert line.startswith(f"model {type(state.model).__name__}, {params:,} parameters | ")
-    assert "engine hf | device cpu, fp32 compute" in line and "4 prompts x 4 samples" in line
+    assert "engine fused (auto) | device cpu, fp32 compute" in line
+    assert "4 prompts x 4 samples" in line
     assert line.endswith("reward math")
     state.step = 3
     resumed = banner_body(state, cfg.run_dir / "ckpt")

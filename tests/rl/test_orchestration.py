@@ -196,8 +196,11 @@ def test_importance_weights_change_the_loss() -> None:
     # sampler log-probs far below the trainer's: pi_old/mu_old is large and truncated at 1.5
     plain = policy_update(state.model, _sgd0(state), batch, cfg_none)
     weighted = policy_update(state.model, _sgd0(state), batch, cfg_is)
-    assert "is/" not in " ".join(plain)
-    assert any(k.startswith("is/") for k in weighted)
+    # the mismatch is measured every step; the weights exist only with is_level set
+    assert {"is/mismatch_k1", "is/mismatch_k3", "is/mismatch_max_abs"} <= set(plain)
+    assert plain["is/mismatch_max_abs"] > 0.5  # the sampler's log-probs are far off here
+    assert not any(k.startswith("is/is_") for k in plain)
+    assert any(k.startswith("is/is_") for k in weighted)
     assert not math.isclose(plain["actor/loss"], weighted["actor/loss"], rel_tol=1e-6)
 
 

@@ -37,6 +37,25 @@ def _log_ratios(old_logprobs: Tensor, rollout_logprobs: Tensor, mask: Tensor) ->
 
 
 @torch.no_grad()
+def mismatch_metrics(
+    old_logprobs: Tensor, rollout_logprobs: Tensor, mask: Tensor
+) -> dict[str, Tensor]:
+    """How far the sampler's log-probs are from the trainer's, on the loss tokens.
+
+    mismatch_k1 = mean_t (log mu_old - log pi_old), mismatch_k3 = mean_t (r - 1 - log r) with
+    r = pi_old / mu_old: the rollout tokens come from mu_old, so both estimate KL(mu_old || pi_old)
+    (Schulman's k1/k3, as in arXiv 2512.01374); mismatch_max_abs = max_t |log pi_old - log mu_old|.
+    """
+    m = mask.to(torch.float32)
+    lr = _log_ratios(old_logprobs, rollout_logprobs, mask)
+    return {
+        "mismatch_k1": masked_mean(-lr, m),
+        "mismatch_k3": masked_mean(torch.expm1(lr) - lr, m),
+        "mismatch_max_abs": lr.abs().max() if lr.numel() else lr.new_zeros(()),
+    }
+
+
+@torch.no_grad()
 def rollout_is_weights(
     old_logprobs: Tensor,
     rollout_logprobs: Tensor,
@@ -87,16 +106,12 @@ def rollout_is_weights(
         weights = torch.where((raw >= lo) & (raw <= high), raw, torch.zeros_like(raw))
     weights = weights * m
     valid = m > 0
-    tok_lr = _log_ratios(old_logprobs, rollout_logprobs, mask)
     metrics = {
         "is_mean": masked_mean(raw, m),
         "is_max": torch.where(valid, raw, torch.zeros_like(raw)).max(),
         "is_min": torch.where(valid, raw, torch.full_like(raw, 1e30)).amin(),
         "is_frac_clipped": masked_mean((weights != raw).float(), m),
-        # rollout tokens come from mu_old, so these estimate KL(mu_old || pi_old)
-        "mismatch_k1": masked_mean(-tok_lr, m),
-        "mismatch_k3": masked_mean(torch.expm1(tok_lr) - tok_lr, m),
-    }
+    } | mismatch_metrics(old_logprobs, rollout_logprobs, mask)
     return weights, metrics
 
 

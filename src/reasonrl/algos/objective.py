@@ -15,7 +15,7 @@ from typing import Any
 from torch import Tensor
 
 from reasonrl.algos.aggregate import masked_mean
-from reasonrl.algos.correction import rollout_is_weights
+from reasonrl.algos.correction import mismatch_metrics, rollout_is_weights
 from reasonrl.algos.kl import kl_penalty
 from reasonrl.algos.policy_loss import POLICY_LOSSES
 
@@ -61,6 +61,9 @@ def policy_objective(
             old_logprobs, rollout_logprobs, mask, level=is_level, mode=is_mode, high=is_high
         )
         metrics |= {f"is/{k}": v for k, v in is_metrics.items()}
+    elif rollout_logprobs is not None:  # no correction: still show how far sampler and trainer are
+        mismatch = mismatch_metrics(old_logprobs, rollout_logprobs, mask)
+        metrics |= {f"is/{k}": v for k, v in mismatch.items()}
     loss_mat, loss_metrics = POLICY_LOSSES[loss](
         logp, old_logprobs, advantages, mask, is_weights=is_weights, **loss_kwargs
     )

@@ -147,6 +147,16 @@ def check_import_path(spec: str, key: str, source: Path | str | None = None) -> 
         raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
 
 
+def check_fused_engine(path: str, device: str, source: Path | str | None = None) -> None:
+    """rollout.engine=fused supports the model at `path` on `device` (read from config.json)."""
+    from reasonrl.models.io import model_skeleton
+    from reasonrl.rollout.registry import fused_unsupported_reason
+
+    reason = fused_unsupported_reason(model_skeleton(path), device)
+    if reason is not None:
+        raise _fail(source, "rollout.engine", "fused", f"{reason}; use rollout.engine=auto or hf")
+
+
 def check_rl(cfg: RLConfig, source: Path | str | None = None) -> None:
     """Everything `reasonrl train` / `quickstart` reads from disk or the machine, before the model
     loads: model.device, the trackers of trainer.report_to installed, model.path, critic.model
@@ -161,6 +171,12 @@ def check_rl(cfg: RLConfig, source: Path | str | None = None) -> None:
             "the vllm package is not installed; use rollout.engine=hf or install vllm",
         )
     check_model_path(cfg.model.path, "model.path", source)
+    if cfg.model.lora is not None and importlib.util.find_spec("peft") is None:
+        raise _fail(
+            source, "model.lora", "{...}", "needs the peft package: pip install 'reasonrl[peft]'"
+        )
+    if cfg.rollout.engine == "fused":
+        check_fused_engine(cfg.model.path, cfg.model.device, source)
     if cfg.algo.advantage == "gae" and cfg.critic.model is not None:
         check_model_path(cfg.critic.model, "critic.model", source)
     problem = cfg.reward_problem()
@@ -199,6 +215,7 @@ def check_sft(cfg: SFTConfig, source: Path | str | None = None) -> None:
     from reasonrl.models.factory import MODEL_SIZES
 
     m = cfg.model
+    check_device(m.device, "model.device", source)
     if m.init not in MODEL_SIZES:
         if not m.init.startswith("builtin:") and not Path(m.init).expanduser().exists():
             guess = nearest(m.init, sorted(MODEL_SIZES))

@@ -69,6 +69,23 @@ def _reward_kind(value: str, key: str) -> str:
     return value
 
 
+class LoraConfig(ConfigModel):
+    """LoRA (Hu et al., arXiv 2106.09685) through peft: W + (alpha / r) * B @ A on the target
+    linear layers; only A and B train, are optimized and are checkpointed."""
+
+    r: PosInt = 16
+    """Rank of the adapter."""
+    alpha: Float = Field(32.0, gt=0)
+    """Scale numerator: the update is (alpha / r) * B @ A (plain LoRA scaling, not rsLoRA)."""
+    dropout: Float = Field(0.0, ge=0, lt=1)
+    """Dropout on the adapter's input (0 keeps the sampler's and trainer's log-probs equal)."""
+    target_modules: tuple[str, ...] | Literal["all-linear"] = (
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    )  # fmt: skip
+    """Names (suffixes) of the linear layers that get an adapter, or `all-linear` (every linear
+    layer but the output head); a name the model lacks is an error listing its linear layers."""
+
+
 class ModelConfig(ConfigModel):
     path: str = "builtin:synth-micro"
     """HF directory or hub id of the policy; `builtin:synth-micro` = the shipped base checkpoint."""
@@ -80,6 +97,14 @@ class ModelConfig(ConfigModel):
     machine has it (a CUDA build of torch and the GPU index) before the model loads."""
     threads: PosInt | None = None
     """torch intra-op threads; None keeps torch's default."""
+    lora: LoraConfig | None = None
+    """Train a LoRA adapter instead of all weights (needs the `peft` extra); the engines sample
+    from base + adapter merged, synced after every update; `reasonrl export` writes the merged
+    model (or `--adapter` the adapter alone)."""
+    train_dropout: Bool = False
+    """Dropout in the policy's training forward. Off by default: the rollout engines sample with
+    dropout off, so with it on the trainer scores other log-probs than the sampler drew from
+    (is/mismatch_* shows the gap) and the PPO ratio is not 1 at the first step."""
 
 
 class DataConfig(ConfigModel):
@@ -127,6 +152,27 @@ class DataConfig(ConfigModel):
     replaces the prompts of data.task; data.task still chooses the held-out evaluation and the
     rewards it allows, and with data.task=jsonl data.train_file is then optional. Its prompts
     are not measured against data.max_prompt_tokens. None = the source of data.task."""
+    template: str = "none"
+    """How a prompt becomes the model's input (RL rollouts, held-out evaluation and the prompt
+    length check alike, `reasonrl.data.templates.PromptFormat`): `none` = the prompt as is (base
+    models, the synthetic task); `chat` = the tokenizer's chat template, the question as the user
+    turn with the generation prompt appended (Instruct models); a name of
+    `reasonrl.data.templates.TEMPLATES` (plain, boxed, qa, r1, code_completion); or a format
+    string containing {question} ({prompt} is an alias) and optionally keys of the sample's
+    meta, e.g. `Question: {question} Answer:`."""
+    system_prompt: str | None = None
+    """System turn before the question; only with data.template=chat."""
+    instruction: str | None = None
+    """Text appended to the question after a newline, before the template applies; `boxed` is
+    short for "Please reason step by step, and put your final answer within \\boxed{}." (the
+    Qwen2.5-Math instruction). None = nothing appended."""
+
+    @model_validator(mode="after")
+    def _check_prompt_format(self) -> DataConfig:
+        from reasonrl.config.prompt import check_prompt_keys
+
+        check_prompt_keys("data", self.template, self.system_prompt)
+        return self
 
     @field_validator("source")
     @classmethod
@@ -171,10 +217,17 @@ class RolloutConfig(ConfigModel):
     """Nucleus sampling mass (1.0 = off)."""
     top_k: NonNegInt = 0
     """Top-k sampling (0 = off)."""
-    engine: Literal["hf", "vllm"] = "hf"
-    """Rollout engine: HF (CPU/GPU) or vLLM (GPU only)."""
+    engine: Literal["auto", "fused", "hf", "vllm"] = "auto"
+    """Rollout engine (reasonrl.rollout.registry): `fused` = the fast CPU decoder for Llama-style
+    models (qwen2, qwen3, llama, mistral; rollout/decoder.py); `hf` = any transformers causal LM
+    through its own forward and KV cache, on any device; `vllm` (GPU only, the `vllm` extra);
+    `auto` = fused on CPU where it supports the model, else hf. A `fused` choice the model does
+    not support is refused before training starts, with the reason."""
     max_batch_size: PosInt = 256
     """Most sequences decoded at once by the engine."""
+    vllm_gpu_memory: Float = Field(0.5, gt=0, le=1)
+    """rollout.engine=vllm: the share of GPU memory vLLM may take (its weights and KV cache); the
+    rest is the trainer's. vLLM sleeps (frees it) during each update and wakes for the rollout."""
 
 
 KL_COEF_MAX = 10.0
@@ -281,7 +334,8 @@ class AlgoConfig(ConfigModel):
     """Kimi k1.5 length reward weight (0 = off): adds coef * len_reward to each score, where
     len_reward in [-0.5, 0.5] favours short completions within a group (wrong ones never gain)."""
     is_level: Literal["none", "token", "sequence"] = "none"
-    """Rollout-vs-trainer importance correction level."""
+    """Rollout-vs-trainer importance correction level (arXiv 2512.01374); default none, and
+    token with rollout.engine=vllm unless set (its log-probs differ from the trainer's)."""
     is_mode: Literal["truncate", "mask"] = "truncate"
     """Truncate large IS weights at is_high, or mask those tokens/sequences."""
     is_high: Float = Field(2.0, ge=1)
@@ -631,8 +685,13 @@ class RLConfig(ConfigModel):
             "data": {"eval_ops": self.data.eval_ops or _neighbour_ops(self.data.ops)},
             "eval": {"max_new_tokens": self.eval.max_new_tokens or self.rollout.max_new_tokens},
         }
+        algo: dict[str, Any] = {}
         if self.algo.agg == "seq_mean_token_sum_norm" and self.algo.agg_const is None:
-            derived["algo"] = {"agg_const": float(self.rollout.max_new_tokens)}
+            algo["agg_const"] = float(self.rollout.max_new_tokens)
+        if self.rollout.engine == "vllm" and "is_level" not in self.algo.model_fields_set:
+            algo["is_level"] = "token"  # vLLM's kernels give other log-probs than the trainer's
+        if algo:
+            derived["algo"] = algo
         for name, update in derived.items():
             object.__setattr__(self, name, getattr(self, name).model_copy(update=update))
         return self

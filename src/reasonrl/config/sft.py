@@ -18,6 +18,8 @@ class SFTModelConfig(ConfigModel):
     tokenizer: str | None = None
     """`synth` (the synthetic task's word-level tokenizer) or a directory; default: the model's own
     tokenizer for a checkpoint, `synth` for a fresh model. Only with a fresh model size."""
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
+    """torch device for training (checked before anything is built); batches are moved to it."""
 
 
 class SFTDataConfig(ConfigModel):
@@ -37,6 +39,24 @@ class SFTDataConfig(ConfigModel):
     seed: Seed = 0
     max_len: PosInt = 512
     """Longer rows are dropped (never truncated: a cut completion teaches a wrong ending)."""
+    template: str = "none"
+    """How a row's prompt becomes the model's input, as in the RL config's data.template (one
+    implementation, `reasonrl.data.templates.PromptFormat`, so SFT trains on the prefix RL and
+    evaluation will see): `none` (the prompt as is), `chat` (the tokenizer's chat template), a
+    name of `TEMPLATES`, or a format string containing {question} ({prompt} is an alias) and
+    optionally other fields of the row."""
+    system_prompt: str | None = None
+    """System turn before the question; only with data.template=chat."""
+    instruction: str | None = None
+    """Text appended to the prompt after a newline before the template applies; `boxed` = the
+    Qwen2.5-Math step-by-step \\boxed{} instruction. None = nothing appended."""
+
+    @model_validator(mode="after")
+    def _check_prompt_format(self) -> SFTDataConfig:
+        from reasonrl.config.prompt import check_prompt_keys
+
+        check_prompt_keys("data", self.template, self.system_prompt)
+        return self
 
 
 class SFTOptimConfig(ConfigModel):

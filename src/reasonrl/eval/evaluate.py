@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reasonrl.data.templates import encode_prompt
+from reasonrl.data.templates import PromptFormat, prompt_token_ids
 from reasonrl.eval.result import EvalResult, ProblemRecord, group_metrics
 from reasonrl.rewards.api import RewardFn, call_reward, gold_answer, is_correct
 from reasonrl.types import Completion, RewardResult, Sample
@@ -47,6 +47,15 @@ def reward_by_name(name: str) -> RewardFn:
     if name not in REWARDS:
         raise ValueError(f"unknown reward {name!r}; choose synth or one of {sorted(REWARDS)}")
     return REWARDS[name]
+
+
+# The reward that scores each benchmark of `reasonrl.data.benchmarks.BENCHMARKS` (a name of
+# `reasonrl.rewards.REWARDS`): the math grader for answers, unit tests for HumanEval, the
+# countdown checker for equations.
+BENCHMARK_REWARDS = {
+    "gsm8k_train": "math", "gsm8k_test": "math", "math500": "math", "math_test": "math",
+    "aime24": "math", "humaneval": "code_tests", "countdown": "countdown",
+}  # fmt: skip
 
 
 def _synth_gold(sample: Sample) -> str | None:
@@ -114,18 +123,21 @@ def evaluate(
     reward_fn: RewardFn | None = None,
     keep_text: bool = False,
     reward_timeout_s: float | None = None,
+    prompt_format: PromptFormat | None = None,
 ) -> EvalResult:
     """Sample completions for every problem and compute pass@k / strict pass@k / maj@k per op.
 
     Args:
-        model: the policy (used to build an `HFEngine` when `engine` is None).
-        tokenizer: its tokenizer (prompts are encoded with `data.templates.encode_prompt`).
+        model: the policy (used to build a local engine when `engine` is None).
+        tokenizer: its tokenizer (prompts are encoded with `data.templates.prompt_token_ids`,
+            as in RL and SFT).
         samples: P problems; `meta["op"]` groups them (others go to group "all").
         samples_per_problem: n completions per problem (forced to 1 when greedy).
         temperature: sampling temperature (ignored when greedy); 0 means greedy.
         greedy: argmax decoding, one completion per problem.
         max_new_tokens: cap per completion (hitting it counts as truncated).
-        engine: any `RolloutEngine`; default `HFEngine(model, tokenizer, dtype="auto")`.
+        engine: any `RolloutEngine`; default `rollout.registry.local_engine(model, tokenizer)`
+            (rollout.engine=auto on the model's device).
         seed: sampling seed (same seed => same completions).
         reward_fn: (sample, completion) -> RewardResult (the project's reward contract); its
             `outcome` / `verified` / `answer` (with the reward's `gold_answer`) give outcome,
@@ -134,6 +146,8 @@ def evaluate(
         keep_text: keep completion texts in the records (for inspection).
         reward_timeout_s: seconds one reward call may take (then a failed sample); None = no
             limit.
+        prompt_format: template, system prompt and instruction of the prompts
+            (`data.templates.PromptFormat`); None = the prompt as is.
 
     Returns:
         EvalResult with `overall` (mean over all problems), `per_op` and per-problem records.
@@ -144,13 +158,13 @@ def evaluate(
         raise ValueError("evaluate: no samples")
     greedy = greedy or temperature == 0  # T -> 0 is the argmax: the one meaning of T = 0
     n = 1 if greedy else samples_per_problem
-    if engine is None:
-        from reasonrl.rollout import HFEngine
+    if engine is None:  # the fused CPU decoder where it supports the model, else transformers
+        from reasonrl.rollout.registry import local_engine
 
-        engine = HFEngine(model, tokenizer, dtype="auto")
+        engine = local_engine(model, tokenizer)
     params = SamplingParams(n=n, max_new_tokens=max_new_tokens, temperature=temperature,
                             greedy=greedy, seed=seed)  # fmt: skip
-    prompts = [encode_prompt(tokenizer, s.prompt) for s in samples]
+    prompts = [prompt_token_ids(tokenizer, s, prompt_format) for s in samples]
     groups = engine.generate(prompts, params)
     reward = reward_fn or default_reward
     records = [
@@ -164,6 +178,9 @@ def evaluate(
     settings = {"samples_per_problem": n, "temperature": None if greedy else temperature,
                 "greedy": greedy, "max_new_tokens": max_new_tokens, "seed": seed,
                 "problems": len(samples)}  # fmt: skip
+    if prompt_format is not None and prompt_format != PromptFormat():  # recorded when not as is
+        settings |= {"template": prompt_format.template, "system_prompt": prompt_format.system,
+                     "instruction": prompt_format.instruction}  # fmt: skip
     return EvalResult(group_metrics(records, n), per_op, settings, records)
 
 
@@ -183,7 +200,11 @@ def load_samples(path: str | Path, *, limit_per_op: int | None = None) -> list[S
                             answer=None if row.get("answer") is None else str(row["answer"]),
                             meta=meta)  # fmt: skip
         else:
-            raise ValueError(f"{path} row {index}: needs a 'prompt' (and 'answer' or synth fields)")
+            raise ValueError(
+                f"{path} row {index}: needs a 'prompt' (and 'answer' or synth fields); map other "
+                "columns with `reasonrl eval --field prompt=COLUMN`, or read a shared benchmark "
+                "with --benchmark NAME"
+            )
         op = sample.meta.get("op")
         if limit_per_op is not None and counts.get(op, 0) >= limit_per_op:
             continue

@@ -177,6 +177,20 @@ def load_policy(
     return model, tokenizer
 
 
+def model_skeleton(path: str | Path, *, trust_remote_code: bool = False) -> PreTrainedModel:
+    """The model of `path` built on the meta device from its config.json alone: its modules and
+    shapes, no weights, no memory (for checks that must not load the model)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    local = resolve_policy_path(path)
+    config = AutoConfig.from_pretrained(
+        str(local), local_files_only=True, trust_remote_code=trust_remote_code
+    )
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+
+
 def save_policy(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,

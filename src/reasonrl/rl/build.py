@@ -14,7 +14,7 @@ from reasonrl.algos.kl import AdaptiveKLController, FixedKLController
 from reasonrl.config import ConfigError, RLConfig
 from reasonrl.data.loaders import DataError
 from reasonrl.data.sources import ListSource, PromptSource, SynthSource, split_long
-from reasonrl.data.templates import encode_prompt
+from reasonrl.data.templates import PromptFormat, prompt_token_ids
 from reasonrl.models.io import load_policy
 from reasonrl.rewards.api import RewardFn
 from reasonrl.rl.plugins import load_import_path
@@ -34,7 +34,9 @@ def lr_schedule(cfg: RLConfig) -> Callable[[int], float]:
     )
 
 
-def make_engine(cfg: RLConfig, model: torch.nn.Module, tokenizer: object) -> RolloutEngine:
+def make_engine(
+    cfg: RLConfig, model: torch.nn.Module, tokenizer: object, *, share_weights: bool = True
+) -> RolloutEngine:
     """The rollout engine named by `rollout.engine` (`reasonrl.rollout.registry.ENGINES`)."""
     from reasonrl.models.io import resolve_policy_path
     from reasonrl.rollout.registry import EngineArgs, create_engine
@@ -44,8 +46,17 @@ def make_engine(cfg: RLConfig, model: torch.nn.Module, tokenizer: object) -> Rol
         dtype=cfg.model.dtype,
         device=cfg.model.device,
         max_batch_size=cfg.rollout.max_batch_size,
+        share_weights=share_weights,
+        options=_engine_options(cfg),
     )
     return create_engine(cfg.rollout.engine, args, model, tokenizer)
+
+
+def _engine_options(cfg: RLConfig) -> dict[str, Any]:
+    """Engine-specific settings from the config: vLLM's memory share and sleep mode."""
+    if cfg.rollout.engine != "vllm":
+        return {}
+    return {"gpu_memory_utilization": cfg.rollout.vllm_gpu_memory, "enable_sleep_mode": True}
 
 
 def context_length(model: Any, tokenizer: Any = None) -> int | None:
@@ -84,7 +95,8 @@ def _drop_long(
         raise DataError(f"{origin}: no rows (the file is empty)")
     if tokenizer is None or limit is None:
         return samples, 0
-    kept, long = split_long(samples, lambda s: len(encode_prompt(tokenizer, s.prompt)), limit)
+    fmt = PromptFormat.from_config(cfg)  # lengths as the rollouts encode the prompts
+    kept, long = split_long(samples, lambda s: len(prompt_token_ids(tokenizer, s, fmt)), limit)
     if not long:
         return samples, 0
     limit_key = f"data.max_prompt_tokens={limit}" + (
@@ -117,12 +129,13 @@ def make_source(
     if d.source is not None:
         return custom_source(cfg, load_import_path(d.source, "data.source"), "data.source")
     limit = max_prompt_tokens if tokenizer is not None else None
+    fmt = PromptFormat.from_config(cfg)
     if d.task == "synth":
         fits = None
         if limit is not None:
 
             def fits(sample: Any) -> bool:
-                return len(encode_prompt(tokenizer, sample.prompt)) <= limit
+                return len(prompt_token_ids(tokenizer, sample, fmt)) <= limit
 
         return SynthSource(d.ops, contexts=d.contexts, modes=d.modes, seed=d.seed, fits=fits)
     if d.task == "benchmark":
@@ -230,22 +243,37 @@ def build_state(
     seed_everything(cfg.trainer.seed)
     # Master weights stay fp32; bf16 is used through autocast in the engine and the update.
     model, tokenizer = load_policy(cfg.model.path, dtype="fp32", device=cfg.model.device)
-    model.train()
+    model.train(cfg.model.train_dropout)  # eval mode = dropout off (the engines sample so)
     # the data next: a prompt-length refusal (data.long_prompts=error) comes before anything else
     limit = prompt_limit(cfg, context_length(model, tokenizer))
     if source is None:
         source = make_source(cfg, tokenizer, max_prompt_tokens=limit)
     else:
         source = custom_source(cfg, source, "train(source=...)")
-    o = cfg.optim
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(cfg))
-    engine = make_engine(cfg, model, tokenizer)
     ref_model = None
     if cfg.algo.kl_coef > 0:  # the reference model exists only when KL is on
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    engine_model = model  # the local engines read the policy's own weights (a free sync) ...
+    if cfg.model.lora is not None:  # ... or, with LoRA, a plain copy kept at base + adapter
+        from reasonrl.models.lora import apply_lora
+
+        engine_model = copy.deepcopy(model).eval().requires_grad_(False)
+        lo = cfg.model.lora
+        model = apply_lora(model, r=lo.r, alpha=lo.alpha, dropout=lo.dropout,
+                           target_modules=lo.target_modules)  # fmt: skip
+        model.train(cfg.model.train_dropout)
+    o = cfg.optim
+    optimizer = torch.optim.AdamW(  # only what trains: all weights, or the LoRA adapter
+        [p for p in model.parameters() if p.requires_grad],
+        lr=o.lr,
+        betas=o.betas,
+        weight_decay=o.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(cfg))
+    from reasonrl.rollout.registry import choose_engine
+
+    engine_name = choose_engine(cfg.rollout.engine, engine_model, cfg.model.device)
+    engine = make_engine(cfg, engine_model, tokenizer)
     critic = None
     if cfg.algo.advantage == "gae":  # PPO's learned value model
         from reasonrl.rl.critic import Critic
@@ -263,4 +291,5 @@ def build_state(
         ref_model=ref_model,
         critic=critic,
         kl_ctl=make_kl_controller(cfg),
+        engine_name=engine_name,
     )

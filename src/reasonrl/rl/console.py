@@ -78,12 +78,19 @@ def banner_body(
     cfg = state.cfg
     fn = state.reward_fn
     reward = getattr(fn, "__qualname__", type(fn).__name__) if custom_reward else cfg.reward.kind
-    params = sum(p.numel() for p in state.model.parameters())
+    params = f"{sum(p.numel() for p in state.model.parameters()):,} parameters"
     arch = type(state.model).__name__
+    if cfg.model.lora is not None:  # the model under the peft wrapper, and how much trains
+        arch = type(getattr(state.model, "get_base_model", lambda: state.model)()).__name__
+        trainable = sum(p.numel() for p in state.model.parameters() if p.requires_grad)
+        params += f" ({trainable:,} trainable: LoRA r={cfg.model.lora.r})"
     compute = dtype_name(cfg.model.dtype, cfg.model.device)
     r = cfg.rollout
+    engine = state.engine_name or r.engine
+    if r.engine == "auto" and state.engine_name:
+        engine += " (auto)"  # what auto chose, so a log says which engine sampled
     lines = [
-        f"model {arch}, {params:,} parameters | engine {r.engine} | device {cfg.model.device}, "
+        f"model {arch}, {params} | engine {engine} | device {cfg.model.device}, "
         f"{compute} compute (fp32 master weights) | {r.prompts_per_step} prompts x {r.n} "
         f"samples per step, up to {r.max_new_tokens} new tokens | reward {reward}"
         + ("" if state.critic is None else " | critic on")

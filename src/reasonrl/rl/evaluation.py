@@ -129,8 +129,9 @@ def run_eval(
     """`evaluate` with the `eval` section's settings and EVAL_SEED; returns
     `{"settings": {...}, "overall": {metric: value}, "per_op": {group: {metric: value}}}`.
 
-    `engine` None builds an `HFEngine` on `model`; `reward_fn` None is the synthetic task's
-    process-verified reward."""
+    `engine` None builds a local engine on `model` (`rollout.registry.local_engine`);
+    `reward_fn` None is the synthetic task's process-verified reward."""
+    from reasonrl.data.templates import PromptFormat
     from reasonrl.eval.evaluate import evaluate
 
     e = cfg.eval
@@ -145,6 +146,7 @@ def run_eval(
         seed=EVAL_SEED,
         reward_fn=reward_fn,
         reward_timeout_s=cfg.reward.timeout_s,
+        prompt_format=PromptFormat.from_config(cfg),  # the prompts training sees
     )
     return result.to_dict()
 

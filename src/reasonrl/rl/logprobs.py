@@ -74,8 +74,8 @@ def batch_logprobs(
     every = torch.arange(batch.input_ids.shape[0]) if rows is None else rows
     device = next(model.parameters()).device  # CPU or CUDA autocast, as the model lives
     for idx in micro_batches(batch, every, micro_batch_size):
-        mb = trim(batch.select(idx))
+        mb = trim(batch.select(idx)).to(device)  # the batch stays on the host
         with autocast(dtype, device):
             logp, _ = response_logprobs(model, mb, temperature=temperature)
-        out[idx, : logp.shape[1]] = logp.float() * mb.response_mask
+        out[idx, : logp.shape[1]] = (logp.float() * mb.response_mask).to(out.device)
     return out

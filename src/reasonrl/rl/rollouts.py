@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from reasonrl.data.templates import encode_prompt  # one prompt encoding for SFT, RL and eval
+from reasonrl.data.templates import PromptFormat, prompt_token_ids  # one for SFT, RL and eval
 from reasonrl.rewards.api import call_reward, is_correct
 from reasonrl.rollout.base import SamplingParams
 from reasonrl.types import Completion, RewardResult, Rollout, Sample
@@ -206,7 +206,8 @@ def sample_groups(state: TrainState, params: SamplingParams, timer: Timer) -> Gr
     generated = rounds = 0
     while len(kept) < want and rounds < (MAX_DYNAMIC_ROUNDS if dynamic else 1):
         samples = state.source.next(want - len(kept))
-        prompt_ids = [encode_prompt(state.tokenizer, s.prompt) for s in samples]
+        fmt = PromptFormat.from_config(state.cfg)  # data.template / system_prompt / instruction
+        prompt_ids = [prompt_token_ids(state.tokenizer, s, fmt) for s in samples]
         with timer("generate"):  # each refill round gets its own seed
             round_params = replace(
                 params, seed=None if params.seed is None else params.seed + 7919 * rounds

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from reasonrl.config import RLConfig, save_resolved
-from reasonrl.models.io import save_model_metadata
+from reasonrl.models.io import save_model_metadata, save_tokenizer
+from reasonrl.models.lora import ADAPTER_WEIGHTS, is_lora, load_adapter_state_dict, save_adapter
 from reasonrl.rewards.api import RewardFn
 from reasonrl.rl.build import build_state
 from reasonrl.rl.callbacks import CallbackList
@@ -37,7 +38,7 @@ from reasonrl.rl.evaluation import RunEvaluator, forget_evals_after
 from reasonrl.rl.plugins import record_python_objects, resolve_config
 from reasonrl.rl.resume import config_changes, describe_changes, resume_point
 from reasonrl.rl.state import TrainState
-from reasonrl.rl.step import train_step
+from reasonrl.rl.step import sync_weights, train_step
 from reasonrl.rl.update import NonFiniteUpdateError
 from reasonrl.runtime.checkpoint import (
     DiskFullError,
@@ -81,8 +82,16 @@ class RunInterrupted(RunStopped):
 
 
 def _restore(state: TrainState, ckpt: Path) -> None:
+    read = None
+    if is_lora(state.model):  # the adapter alone; the base comes from model.path
+
+        def read(path: Path) -> None:
+            from safetensors.torch import load_file
+
+            load_adapter_state_dict(state.model, load_file(str(path / ADAPTER_WEIGHTS)))
+
     extra = load_checkpoint(ckpt, model=state.model, optimizer=state.optimizer,
-                            scheduler=state.scheduler)  # fmt: skip
+                            scheduler=state.scheduler, read_weights=read)  # fmt: skip
     state.step = int(extra["step"])
     state.source.load_state_dict(extra["sampler_state"])
     state.kl_ctl.load_state_dict(extra["extra"]["kl_ctl"])
@@ -91,10 +100,27 @@ def _restore(state: TrainState, ckpt: Path) -> None:
     nonfinite = extra["extra"].get("nonfinite", {})  # absent in checkpoints of older versions
     state.nonfinite_streak = int(nonfinite.get("streak", 0))
     state.nonfinite_steps = int(nonfinite.get("steps", 0))
-    state.engine.load_weights(state.model.named_parameters())
+    sync_weights(state)
 
 
 def _save(state: TrainState, run_dir: Path) -> Path:
+    model, tokenizer = state.model, state.tokenizer
+    write = None
+    # config, generation config and tokenizer beside the weights: each checkpoint is a
+    # Hugging Face model directory (from_pretrained, `reasonrl eval`, `reasonrl export`); a LoRA
+    # checkpoint holds the adapter in peft's format (from_pretrained loads base + adapter)
+    if is_lora(model):
+
+        def write(out: Path) -> None:
+            save_adapter(model, out)
+
+        def side(out: Path) -> None:
+            save_tokenizer(tokenizer, out)
+    else:
+
+        def side(out: Path) -> None:
+            save_model_metadata(model, tokenizer, out)
+
     return save_checkpoint(
         run_dir,
         state.step,
@@ -109,9 +135,8 @@ def _save(state: TrainState, run_dir: Path) -> Path:
             "nonfinite": {"streak": state.nonfinite_streak, "steps": state.nonfinite_steps},
         },
         keep_last=state.cfg.trainer.keep_last,
-        # config, generation config and tokenizer beside the weights: each checkpoint is a
-        # Hugging Face model directory (from_pretrained, `reasonrl eval`, `reasonrl export`)
-        side_files=lambda out: save_model_metadata(state.model, state.tokenizer, out),
+        side_files=side,
+        write_weights=write,
     )
 
 

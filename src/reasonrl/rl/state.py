@@ -40,6 +40,7 @@ class TrainState:
     step: int = 0
     nonfinite_streak: int = 0
     nonfinite_steps: int = 0
+    engine_name: str = ""  # what rollout.engine resolved to (auto -> fused or hf)
 
 
 def sampling_params(cfg: RLConfig, step: int) -> SamplingParams:

@@ -17,6 +17,7 @@ import torch
 from reasonrl.algos.aggregate import masked_row_mean
 from reasonrl.algos.kl import kl_penalty
 from reasonrl.algos.shaping import overlong_filter_mask
+from reasonrl.models.lora import engine_weights
 from reasonrl.rl.advantage import compute_advantages, shaped_scores
 from reasonrl.rl.batching import collate
 from reasonrl.rl.logprobs import batch_logprobs
@@ -37,6 +38,7 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
         groups = sample_groups(state, params, timer)
         if algo.advantage == "remax":  # ReMax: a greedy completion's reward is the baseline
             groups.greedy_scores = greedy_baseline(state, groups, params)
+    _call_optional(state.engine, "sleep")  # vLLM: free its GPU memory for the update
     scores = shaped_scores(groups, cfg)  # (B, G): overlong / length shaping of the raw rewards
     zeros = torch.zeros(scores.numel())  # advantages are filled in below
     batch = collate(groups.flat_prompt_ids(), groups.flat_completions(), zeros,
@@ -81,7 +83,8 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
         state.kl_ctl.update(step_kl, n_steps=batch.input_ids.shape[0])
         metrics["actor/kl_coef"] = state.kl_ctl.value
     with timer("sync"):
-        state.engine.load_weights(state.model.named_parameters())
+        _call_optional(state.engine, "wake_up")  # vLLM: weights back on the GPU, then synced
+        sync_weights(state)
     state.step += 1
     metrics |= groups.metrics() | timer.metrics()
     metrics["reward/shaped"] = float(scores.mean())
@@ -92,6 +95,20 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
     metrics["perf/gen_tokens_per_s"] = groups.gen_tokens / max(timer.seconds("generate"), 1e-9)
     metrics["perf/step_s"] = timer.total()
     return metrics, groups
+
+
+def sync_weights(state: TrainState) -> None:
+    """Give the engine the policy's current weights: the model's own parameters (a no-op for an
+    engine sharing them), or with LoRA the base weights with the adapter merged."""
+    state.engine.load_weights(engine_weights(state.model))
+
+
+def _call_optional(engine: object, method: str) -> None:
+    """Call `engine.method()` where the engine has it (sleep/wake_up are vLLM's, not the
+    protocol's: the local engines have no memory to give back)."""
+    fn = getattr(engine, method, None)
+    if callable(fn):
+        fn()
 
 
 def _epoch_metrics(epochs: list[dict[str, float]]) -> dict[str, float]:

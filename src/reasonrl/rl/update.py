@@ -132,9 +132,11 @@ def policy_update(
     weights: list[float] = []
     loss_sum = torch.zeros(())
     entropy_mode = "loss" if algo.entropy_coef > 0 else "metric"
+    device = next(model.parameters()).device  # the batch stays on the host; micro-batches move
+    norm = norm.to(device) if isinstance(norm, torch.Tensor) else norm
     for idx in micro_batches(batch, rows, algo.micro_batch_size):
-        mb = trim(batch.select(idx))
-        with autocast(cfg.model.dtype, cfg.model.device):
+        mb = trim(batch.select(idx)).to(device)
+        with autocast(cfg.model.dtype, device):
             logp, entropy = response_logprobs(
                 model, mb, temperature=cfg.rollout.temperature, entropy=entropy_mode
             )
@@ -143,7 +145,7 @@ def policy_update(
         loss.backward()
         loss_sum = loss_sum + loss.detach().float().cpu()
         rows_metrics.append(metrics)
-        weights.append(float(mb.response_mask.sum()))
+        weights.append(float(mb.response_mask.sum()))  # a host sync per micro-batch, as before
     max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip is not None else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
     cause = guarded_step(optimizer, model.parameters(), loss_sum, grad_norm)

@@ -1,11 +1,21 @@
-"""A compact inference forward for Llama-style decoders (Qwen2, Llama) with a ragged KV cache.
+"""A compact inference forward for Llama-style decoders (Qwen2, Qwen3, Llama, Mistral) with a ragged
+KV cache.
 
 Why our own forward instead of `model(...)`: on a 2-core CPU with a few-million-parameter model a
 decode step is dominated by per-op overhead (mask building, cache bookkeeping, 3 separate q/k/v
 matmuls). Here q/k/v and gate/up are fused into one matmul each, the KV cache is one preallocated
-buffer per layer, and nothing is rebuilt per step. The maths is the HF modelling code's:
-RMSNorm (x * rsqrt(mean(x^2) + eps) * w, in float32), rotary embeddings (rotate-half convention,
-arXiv 2104.09864), grouped-query attention (arXiv 2305.13245), SwiGLU MLP (arXiv 2002.05202).
+buffer per layer, and nothing is rebuilt per step. The maths is the HF modelling code's
+(transformers 5.x `models/{llama,qwen2,qwen3,mistral}/modeling_*.py`): RMSNorm
+(x * rsqrt(mean(x^2) + eps) * w, in float32), rotary embeddings (rotate-half convention,
+arXiv 2104.09864) with the model's own `rotary_emb.inv_freq` and `attention_scaling` (so the
+static scaled variants linear, llama3, yarn, longrope work unchanged), grouped-query attention
+(arXiv 2305.13245), SwiGLU MLP (arXiv 2002.05202). Qwen3 adds an RMSNorm over head_dim of every
+query and key head before RoPE (`q_norm`/`k_norm`); it is an optional per-layer weight, so the
+Qwen2/Llama path runs no extra op.
+
+Architecture differences that the fused path does not implement are refused by
+`unsupported_reason` (the one place that decides): length-dependent RoPE (dynamic NTK, longrope
+with distinct long/short factors), sliding windows that can bite, non-silu MLPs, MLP biases.
 
 KV layout ("ragged"): every row's sequence starts at column 0 of the cache; row r holds `length[r]`
 valid columns. Prompts are prefilled right-padded, so no row is ever shifted; a decode step writes
@@ -23,7 +33,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-SUPPORTED_MODEL_TYPES = ("qwen2", "llama")
+SUPPORTED_MODEL_TYPES = ("qwen2", "qwen3", "llama", "mistral")
+# RoPE types whose inverse frequencies are fixed when the rotary module is built
+# (transformers modeling_rope_utils.ROPE_INIT_FUNCTIONS). `dynamic_rope_update` recomputes them
+# from the current sequence length for any type containing "dynamic" and switches longrope between
+# its short and long factors at original_max_position_embeddings; a precomputed table cannot.
+STATIC_ROPE_TYPES = ("default", "linear", "llama3", "yarn", "longrope")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +51,7 @@ class _Layer:
     ln2: torch.Tensor  # (H,) float32
     wgu: torch.Tensor  # (2*I, H)
     wdown: torch.Tensor  # (H, I)
+    qk_norm: torch.Tensor | None  # (h + kvh, hd) float32: Qwen3's q_norm rows, then k_norm rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,26 +66,102 @@ class DecoderWeights:
     n_kv_heads: int
     head_dim: int
     eps: float
-    inv_freq: torch.Tensor  # (hd/2,) float32
+    inv_freq: torch.Tensor  # (hd/2,) float32, the model's rotary_emb.inv_freq
+    attention_scaling: float  # rotary_emb.attention_scaling: cos/sin multiplier (yarn, longrope)
+    max_len: int | None  # a sliding window that never bites up to this length (else None)
     dtype: torch.dtype
 
 
 def unsupported_reason(model: Any) -> str | None:
-    """Why `pack_weights` cannot handle `model`, or None when it can."""
-    cfg = getattr(model, "config", None)
+    """Why `pack_weights` cannot handle `model`, or None when it can.
+
+    Accepts a model or just its config (`model.config` when present, else `model` itself), so a
+    recipe can be refused at config load; the rotary-module checks run only when a model is given.
+    """
+    cfg = getattr(model, "config", model)
     kind = getattr(cfg, "model_type", None)
     if kind not in SUPPORTED_MODEL_TYPES:
-        return f"model_type {kind!r} is not one of {SUPPORTED_MODEL_TYPES}"
-    rope = getattr(cfg, "rope_parameters", None) or {}
-    if rope.get("rope_type", "default") != "default":
-        return f"rope_type {rope.get('rope_type')!r} (only 'default' RoPE is implemented)"
-    if getattr(cfg, "hidden_act", "silu") != "silu":
-        return f"hidden_act {cfg.hidden_act!r} (only silu)"
-    if getattr(cfg, "use_sliding_window", False):
-        return "sliding-window attention"
+        names = ", ".join(SUPPORTED_MODEL_TYPES)
+        return f"model_type {kind!r} is not supported by the fused decoder ({names})"
+    act = getattr(cfg, "hidden_act", "silu")
+    if act != "silu":
+        return f"hidden_act {act!r} is not supported by the fused decoder (only silu)"
     if getattr(cfg, "mlp_bias", False):
-        return "MLP biases"
+        return "MLP biases (mlp_bias=True) are not supported by the fused decoder"
+    reason = _rope_reason(cfg)
+    if reason is not None:
+        return reason
+    window = _sliding_window(cfg)
+    max_pos = getattr(cfg, "max_position_embeddings", None)
+    if window is not None and (max_pos is None or window < max_pos):
+        return (
+            f"sliding-window attention (sliding_window={window} < max_position_embeddings="
+            f"{max_pos}) is not supported by the fused decoder"
+        )
+    if model is not cfg:
+        rotary = getattr(getattr(model, "model", None), "rotary_emb", None)
+        inv_freq = getattr(rotary, "inv_freq", None)
+        if not isinstance(inv_freq, torch.Tensor) or not hasattr(rotary, "attention_scaling"):
+            return (
+                "the model has no model.rotary_emb.inv_freq / attention_scaling to read RoPE from"
+            )
+        if 2 * inv_freq.numel() != _head_dim(cfg):
+            return (
+                f"partial rotary embeddings ({inv_freq.numel()} frequencies for head_dim "
+                f"{_head_dim(cfg)}) are not supported by the fused decoder"
+            )
     return None
+
+
+def _rope_reason(cfg: Any) -> str | None:
+    rope = getattr(cfg, "rope_parameters", None) or {}
+    if any(isinstance(v, dict) for v in rope.values()):
+        return "per-layer-type RoPE parameters are not supported by the fused decoder"
+    rope_type = rope.get("rope_type", "default")
+    if "dynamic" in rope_type:
+        return (
+            f"rope_type {rope_type!r} recomputes its frequencies from the sequence length, which "
+            f"the fused decoder does not (static types: {', '.join(STATIC_ROPE_TYPES)})"
+        )
+    if rope_type == "longrope" and list(rope.get("long_factor") or []) != list(
+        rope.get("short_factor") or []
+    ):
+        return (
+            "rope_type 'longrope' with long_factor != short_factor switches frequencies past "
+            "original_max_position_embeddings, which the fused decoder does not"
+        )
+    if rope_type not in STATIC_ROPE_TYPES:
+        return (
+            f"rope_type {rope_type!r} is not supported by the fused decoder "
+            f"({', '.join(STATIC_ROPE_TYPES)})"
+        )
+    if rope.get("partial_rotary_factor", 1.0) != 1.0:
+        return "partial rotary embeddings (partial_rotary_factor != 1) are not supported"
+    return None
+
+
+def _sliding_window(cfg: Any) -> int | None:
+    """The attention window some layer applies, or None when every layer attends to all tokens.
+
+    Mistral applies `config.sliding_window` in every layer. Qwen2/Qwen3 apply it only in layers
+    whose `layer_types[i]` is "sliding_attention" (their configs build those from
+    `use_sliding_window` and `max_window_layers`, and null `sliding_window` unless
+    use_sliding_window). Llama has none.
+    """
+    kind = cfg.model_type
+    window = getattr(cfg, "sliding_window", None)
+    if kind == "mistral":
+        return window
+    if kind in ("qwen2", "qwen3") and "sliding_attention" in (
+        getattr(cfg, "layer_types", None) or []
+    ):
+        return window
+    return None
+
+
+def _head_dim(cfg: Any) -> int:
+    # the attention modules' own expression (Mistral's, which also covers head_dim=None)
+    return getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
 
 
 def _cat_bias(*linears: torch.nn.Linear) -> torch.Tensor | None:
@@ -85,7 +177,7 @@ def _cat_bias(*linears: torch.nn.Linear) -> torch.Tensor | None:
 
 @torch.no_grad()
 def pack_weights(model: Any, dtype: torch.dtype) -> DecoderWeights:
-    """Fuse and cast the weights of a Qwen2/Llama `*ForCausalLM` for `prefill` / `decode_step`.
+    """Fuse and cast the weights of a supported `*ForCausalLM` for `prefill` / `decode_step`.
 
     Matmul weights are stored in `dtype` (bf16: fast path on CPUs with avx512_bf16); norms and the
     embedding stay float32 like the residual stream, mirroring what autocast does in training.
@@ -98,9 +190,18 @@ def pack_weights(model: Any, dtype: torch.dtype) -> DecoderWeights:
     def cast(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else t.detach().to(dtype).contiguous()
 
+    n_heads, n_kv_heads, head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, _head_dim(cfg)
     layers = []
     for layer in base.layers:
         att, mlp = layer.self_attn, layer.mlp
+        qk_norm = None
+        if getattr(att, "q_norm", None) is not None:  # Qwen3: one (hd,) weight shared by heads
+            qk_norm = torch.cat(
+                [
+                    att.q_norm.weight.detach().float().expand(n_heads, head_dim),
+                    att.k_norm.weight.detach().float().expand(n_kv_heads, head_dim),
+                ]
+            )
         layers.append(
             _Layer(
                 ln1=layer.input_layernorm.weight.detach().float(),
@@ -111,21 +212,23 @@ def pack_weights(model: Any, dtype: torch.dtype) -> DecoderWeights:
                 ln2=layer.post_attention_layernorm.weight.detach().float(),
                 wgu=cast(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])),
                 wdown=cast(mlp.down_proj.weight),
+                qk_norm=qk_norm,
             )
         )
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    theta = float((cfg.rope_parameters or {}).get("rope_theta", 10000.0))
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))
+    rotary = base.rotary_emb  # its own frequencies, scaled variants included
+    window = _sliding_window(cfg)  # None, or a window unsupported_reason found never to bite
     return DecoderWeights(
         embed=base.embed_tokens.weight.detach().float(),
         layers=tuple(layers),
         norm=base.norm.weight.detach().float(),
         lm_head=cast(model.lm_head.weight),
-        n_heads=cfg.num_attention_heads,
-        n_kv_heads=cfg.num_key_value_heads,
+        n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
         head_dim=head_dim,
         eps=float(cfg.rms_norm_eps),
-        inv_freq=inv_freq,
+        inv_freq=rotary.inv_freq.detach().float().clone(),  # float32, as HF's forward casts it
+        attention_scaling=float(rotary.attention_scaling),
+        max_len=window,
         dtype=dtype,
     )
 
@@ -147,9 +250,21 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch
 
 
 def rope_table(w: DecoderWeights, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and signed-sin tables (length, hd) for positions 0..length-1, in float32 like HF."""
+    """cos and signed-sin tables (length, hd) for positions 0..length-1, in float32 like HF.
+
+    HF's rotary forward: cos/sin of position * inv_freq, times `attention_scaling`, cast to the
+    compute dtype. Every generation and prefill builds its table here, so this is also where a
+    sliding window (accepted only as >= max_position_embeddings) is checked never to bite.
+    """
+    if w.max_len is not None and length > w.max_len:
+        raise ValueError(
+            f"rope_table: {length} positions exceed the model's sliding_window {w.max_len}, "
+            "which the fused decoder does not implement"
+        )
     freqs = torch.arange(length, dtype=torch.float32)[:, None] * w.inv_freq
     cos, sin = freqs.cos(), freqs.sin()  # (length, hd/2): HF duplicates these halves
+    if w.attention_scaling != 1.0:
+        cos, sin = cos * w.attention_scaling, sin * w.attention_scaling
     return torch.cat((cos, cos), dim=-1).to(w.dtype), torch.cat((-sin, sin), dim=-1).to(w.dtype)
 
 
@@ -159,7 +274,10 @@ def _qkv(
     """Rotated q (N, h, hd), rotated k (N, kvh, hd) and v (N, kvh, hd) from the residual x."""
     qkv = F.linear(_rms_norm(x, layer.ln1, w.eps, w.dtype), layer.wqkv, layer.bqkv)
     heads = w.n_heads + w.n_kv_heads
-    qk = _rope(qkv[:, : heads * w.head_dim].unflatten(-1, (heads, w.head_dim)), cos, sin)
+    qk = qkv[:, : heads * w.head_dim].unflatten(-1, (heads, w.head_dim))
+    if layer.qk_norm is not None:  # Qwen3: RMSNorm over head_dim of each q/k head, before RoPE
+        qk = _rms_norm(qk.float(), layer.qk_norm, w.eps, w.dtype)
+    qk = _rope(qk, cos, sin)
     v = qkv[:, heads * w.head_dim :].unflatten(-1, (w.n_kv_heads, w.head_dim))
     return qk[:, : w.n_heads], qk[:, w.n_heads :], v
 

@@ -27,6 +27,7 @@ import torch
 
 from reasonrl.rollout.active import ActiveRows, admit_rows, remove_rows
 from reasonrl.rollout.base import SamplingParams
+from reasonrl.rollout.completions import check_prompts, copy_weights, eos_ids, make_completion
 from reasonrl.rollout.decoder import DecoderWeights, decode_step, pack_weights, unsupported_reason
 from reasonrl.rollout.sampling import sample_next, sequence_keys
 from reasonrl.rollout.stops import StopChecker
@@ -76,7 +77,7 @@ class HFEngine:
         self.dtype = resolve_dtype(dtype)
         self.max_batch_size = max_batch_size
         self.share_weights = share_weights
-        self.eos_ids = _eos_ids(model, tokenizer, eos_token_id)
+        self.eos_ids = eos_ids(model, tokenizer, eos_token_id)
         self.pad_id = getattr(tokenizer, "pad_token_id", None)
         self.vocab_size = int(model.config.vocab_size)
         self.stats: dict[str, int] = {}  # counters for tests and benchmarks, see reset_stats
@@ -90,21 +91,7 @@ class HFEngine:
 
         Names are those of `model.named_parameters()` / `state_dict()`; an unknown name raises.
         """
-        params = dict(self.model.named_parameters())
-        params.update(self.model.named_buffers())
-        with torch.no_grad():
-            for name, tensor in named_tensors:
-                if name not in params:
-                    raise KeyError(f"HFEngine.load_weights: unknown parameter {name!r}")
-                target = params[name]
-                if target is tensor or target.data_ptr() == tensor.data_ptr():
-                    continue  # shared weights: already current
-                if target.shape != tensor.shape:
-                    raise ValueError(
-                        f"HFEngine.load_weights: {name!r} has shape {tuple(tensor.shape)}, "
-                        f"expected {tuple(target.shape)}"
-                    )
-                target.copy_(tensor)
+        copy_weights(self.model, named_tensors, owner="HFEngine.load_weights")
         self._packed = None  # re-pack on next use (versions would catch it too)
 
     def _weights(self) -> DecoderWeights:
@@ -120,7 +107,7 @@ class HFEngine:
         self, prompt_ids: Sequence[Sequence[int]], params: SamplingParams
     ) -> list[list[Completion]]:
         """Sample `params.n` completions for each prompt (see `RolloutEngine.generate`)."""
-        prompts = self._check_prompts(prompt_ids)
+        prompts = check_prompts(prompt_ids, self.vocab_size, owner="HFEngine.generate")
         results: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
         if not prompts:
             return []
@@ -204,48 +191,12 @@ class HFEngine:
     def _completion_from(
         self, tokens: list[int], logprobs: list[float], reason: Literal["stop", "length"]
     ) -> Completion:
-        shown = tokens
-        if self.pad_id is not None and self.pad_id not in self.eos_ids:
-            shown = [t for t in tokens if t != self.pad_id]  # a pad id that doubles as EOS stays
-        text = self.tokenizer.decode(shown, skip_special_tokens=False)
-        return Completion(
-            text=text, token_ids=tuple(tokens), logprobs=tuple(logprobs), finish_reason=reason
+        return make_completion(
+            self.tokenizer, tokens, logprobs, reason, pad_id=self.pad_id, stop_ids=self.eos_ids
         )
-
-    def _check_prompts(self, prompt_ids: Sequence[Sequence[int]]) -> list[list[int]]:
-        prompts = []
-        for i, prompt in enumerate(prompt_ids):
-            ids = [int(t) for t in prompt]
-            if not ids:
-                raise ValueError(f"HFEngine.generate: prompt {i} is empty (needs >= 1 token)")
-            bad = [t for t in ids if not 0 <= t < self.vocab_size]
-            if bad:
-                raise ValueError(
-                    f"HFEngine.generate: prompt {i} has token ids outside [0, {self.vocab_size}): "
-                    f"{bad[:5]}"
-                )
-            prompts.append(ids)
-        return prompts
 
     def reset_stats(self) -> None:
         """Zero the counters in `stats` (prefill calls / prompts / tokens, decode steps / rows)."""
         for name in ("prefill_calls", "prefill_prompts", "prefill_tokens", "decode_steps"):
             self.stats[name] = 0
         self.stats["decode_rows"] = 0
-
-
-def _eos_ids(
-    model: Any, tokenizer: Any, eos_token_id: int | Sequence[int] | None
-) -> frozenset[int]:
-    """The stop token ids: the argument, else the generation config's, else the tokenizer's."""
-    candidates: Any = eos_token_id
-    if candidates is None:
-        gen = getattr(model, "generation_config", None)
-        candidates = getattr(gen, "eos_token_id", None)
-    if candidates is None:
-        candidates = getattr(tokenizer, "eos_token_id", None)
-    if candidates is None:
-        return frozenset()
-    if isinstance(candidates, int):
-        return frozenset({candidates})
-    return frozenset(int(c) for c in candidates)

@@ -4,9 +4,14 @@
 plain `EngineArgs` (this layer does not read configs) and calls the factory. A factory imports its
 engine lazily, so importing this module (or `reasonrl.rollout`) imports neither torch nor vllm.
 
-    hf     `HFEngine` on the trainer's own model object (weights shared, a sync is free)
+    fused  `HFEngine`: the fast CPU decoder (rollout/decoder.py) for qwen2, qwen3, llama, mistral
+    hf     `TransformersEngine`: any transformers causal LM, its own forward and KV cache
     vllm   `VLLMEngine`: vLLM loads its own copy from `args.model_path` (the directory the policy
            was loaded from); the trainer then pushes weights with `load_weights` after each step.
+    auto   fused on CPU where `fused_unsupported_reason` is None, else hf (`choose_engine`)
+
+The local engines share the trainer's model object (a weight sync is free) unless
+`args.share_weights` is False (a LoRA run: the engine holds a plain merged copy).
 
 A new engine: `register_engine("name", factory)`; `rollout.engine` is a Literal in the config, so
 it must be added there too before a recipe can name it.
@@ -30,6 +35,8 @@ class EngineArgs:
     dtype: compute dtype, "auto" | "bf16" | "fp32" (`model.dtype`).
     device: torch device string (`model.device`).
     max_batch_size: most sequences decoded at once (`rollout.max_batch_size`).
+    share_weights: local engines sample from the trainer's model object itself (False: from a
+        private copy that only `load_weights` changes).
     options: engine-specific extras passed through as keyword arguments.
     """
 
@@ -37,19 +44,55 @@ class EngineArgs:
     dtype: str = "auto"
     device: str = "cpu"
     max_batch_size: int = 256
+    share_weights: bool = True
     options: dict[str, Any] = field(default_factory=dict)
 
 
 EngineFactory = Callable[[EngineArgs, Any, Any], RolloutEngine]
 
 
-def hf_engine(args: EngineArgs, model: Any, tokenizer: Any) -> RolloutEngine:
-    """`HFEngine` sharing the trainer's model (weights are read in place, no copy)."""
+def fused_engine(args: EngineArgs, model: Any, tokenizer: Any) -> RolloutEngine:
+    """`HFEngine` (the fused CPU decoder) on the trainer's model."""
     from reasonrl.rollout.hf_engine import HFEngine
 
     return HFEngine(
-        model, tokenizer, dtype=args.dtype, max_batch_size=args.max_batch_size, **args.options
+        model,
+        tokenizer,
+        dtype=args.dtype,
+        max_batch_size=args.max_batch_size,
+        share_weights=args.share_weights,
+        **args.options,
     )
+
+
+def hf_engine(args: EngineArgs, model: Any, tokenizer: Any) -> RolloutEngine:
+    """`TransformersEngine`: the model's own forward and KV cache (any causal LM, any device)."""
+    from reasonrl.rollout.transformers_engine import TransformersEngine
+
+    return TransformersEngine(
+        model,
+        tokenizer,
+        dtype=args.dtype,
+        max_batch_size=args.max_batch_size,
+        share_weights=args.share_weights,
+        **args.options,
+    )
+
+
+def fused_unsupported_reason(model: Any, device: str = "cpu") -> str | None:
+    """Why the fused decoder cannot run `model` on `device`, or None when it can."""
+    if not str(device).startswith("cpu"):
+        return f"the fused decoder runs on CPU only (model.device={device}); use rollout.engine=hf"
+    from reasonrl.rollout.decoder import unsupported_reason
+
+    return unsupported_reason(model)
+
+
+def choose_engine(name: str, model: Any, device: str = "cpu") -> str:
+    """The engine `name` resolves to: `auto` -> fused where it supports the model, else hf."""
+    if name != "auto":
+        return name
+    return "fused" if fused_unsupported_reason(model, device) is None else "hf"
 
 
 # vLLM's dtype names; "auto" means bf16 where it is fast, and vLLM runs only on GPUs, where it is.
@@ -72,7 +115,22 @@ def vllm_engine(args: EngineArgs, model: Any, tokenizer: Any) -> RolloutEngine:
     return VLLMEngine(args.model_path, dtype=VLLM_DTYPES[args.dtype], **options)
 
 
-ENGINES: dict[str, EngineFactory] = {"hf": hf_engine, "vllm": vllm_engine}
+ENGINES: dict[str, EngineFactory] = {"fused": fused_engine, "hf": hf_engine, "vllm": vllm_engine}
+
+
+def local_engine(
+    model: Any,
+    tokenizer: Any,
+    *,
+    name: str = "auto",
+    dtype: str = "auto",
+    max_batch_size: int = 256,
+) -> RolloutEngine:
+    """A local engine (`auto`, `fused` or `hf`) sampling from `model` itself, on its device: what
+    evaluation uses when no run's engine is given."""
+    device = str(next(model.parameters()).device)
+    args = EngineArgs(model_path="", dtype=dtype, device=device, max_batch_size=max_batch_size)
+    return create_engine(name, args, model, tokenizer)
 
 
 def register_engine(name: str, factory: EngineFactory) -> None:
@@ -81,7 +139,9 @@ def register_engine(name: str, factory: EngineFactory) -> None:
 
 
 def create_engine(name: str, args: EngineArgs, model: Any, tokenizer: Any) -> RolloutEngine:
-    """The engine `name` built from `args`; an unknown name raises ValueError listing the known."""
+    """The engine `name` (`auto` resolved by `choose_engine`) built from `args`; an unknown name
+    raises ValueError listing the known."""
+    name = choose_engine(name, model, args.device)
     if name not in ENGINES:
         raise ValueError(f"unknown rollout engine {name!r}; known: {sorted(ENGINES)}")
     return ENGINES[name](args, model, tokenizer)

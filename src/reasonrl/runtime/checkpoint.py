@@ -55,7 +55,9 @@ FORMAT = 1
 MARKER = "COMPLETE"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 _OLD_DIR = re.compile(r"^\.old-(step_(\d+))-")
-_FILES = ("model.safetensors", "optimizer.pt", "scheduler.pt", "state.pt")
+_FILES = ("optimizer.pt", "scheduler.pt", "state.pt")  # every checkpoint has these ...
+# ... and one weights file: the whole model, or (a LoRA run) the adapter alone, in peft's format
+WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors")
 
 
 class NonFiniteWeightsError(ValueError):
@@ -182,6 +184,7 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
     keep_last: int | None = None,
     side_files: Callable[[Path], None] | None = None,
+    write_weights: Callable[[Path], None] | None = None,
 ) -> Path:
     """Atomically write checkpoint `step` and return its directory `checkpoints/step_{step:08d}`.
 
@@ -195,6 +198,8 @@ def save_checkpoint(
         keep_last: if given, delete all but the newest `keep_last` valid checkpoints afterwards.
         side_files: writes more files into the (temporary) checkpoint directory it is given,
             before the manifest: they are checksummed and published atomically with the rest.
+        write_weights: writes the weights into the directory it is given instead of the default
+            `model.safetensors` of `model` (a LoRA run writes `adapter_model.safetensors`).
     """
     if not tensors_finite(model.state_dict().values()):
         raise NonFiniteWeightsError(f"refusing to checkpoint step {step}: the weights hold NaN/inf")
@@ -218,9 +223,14 @@ def save_checkpoint(
     tmp = root / f".tmp-step_{step:08d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()
-        save_model(model, str(tmp / "model.safetensors"))
-        with (tmp / "model.safetensors").open("rb+") as fh:
-            os.fsync(fh.fileno())
+        if write_weights is None:
+            save_model(model, str(tmp / "model.safetensors"))
+        else:
+            write_weights(tmp)
+        for name in WEIGHT_FILES:
+            if (tmp / name).is_file():
+                with (tmp / name).open("rb+") as fh:
+                    os.fsync(fh.fileno())
         _torch_save(optimizer_state(optimizer), tmp / "optimizer.pt")
         _torch_save(scheduler.state_dict() if scheduler is not None else {}, tmp / "scheduler.pt")
         _torch_save(state, tmp / "state.pt")
@@ -370,6 +380,8 @@ def _problem(path: Path, step: int, *, deep: bool) -> str | None:
         files = manifest["files"]
         if not set(_FILES) <= set(files):
             return f"manifest lists {sorted(files)}, which lacks {sorted(set(_FILES) - set(files))}"
+        if not set(WEIGHT_FILES) & set(files):
+            return f"manifest lists no weights file ({' or '.join(WEIGHT_FILES)})"
         for name, meta in files.items():
             file = path / name
             if not file.exists():
@@ -447,8 +459,12 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: Any | None = None,
     restore_rng: bool = True,
+    read_weights: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
     """Restore model, optimizer, scheduler and RNG states from a checkpoint directory.
+
+    `read_weights(path)` restores the weights instead of loading `model.safetensors` into `model`
+    (the counterpart of save_checkpoint's `write_weights`).
 
     Returns:
         {"step", "sampler_state", "engine_state", "extra", "path"} for the loop to restore the rest.
@@ -459,10 +475,14 @@ def load_checkpoint(
     path = Path(path)
     if not verify_checkpoint(path, deep=True):
         raise ValueError(f"{path}: not a complete checkpoint (missing marker or bad checksum)")
-    device = next(iter(model.parameters())).device
-    missing, unexpected = load_model(model, str(path / "model.safetensors"), device=str(device))
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the model ({missing=}, {unexpected=})")
+    if read_weights is not None:
+        read_weights(path)
+    else:
+        device = next(iter(model.parameters())).device
+        weights = str(path / "model.safetensors")
+        missing, unexpected = load_model(model, weights, device=str(device))
+        if missing or unexpected:
+            raise ValueError(f"{path}: weights do not match the model ({missing=}, {unexpected=})")
     if optimizer is not None:
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     if scheduler is not None:

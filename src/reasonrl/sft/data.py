@@ -8,7 +8,12 @@ changes no real token's output (tested) and SDPA keeps its fast `is_causal` path
 
 Row fields: `prompt` (str), `completion` (str), optional `weight` (float >= 0, multiplies the row's
 token losses) and `repeat` (int >= 1, the row appears that many times per epoch: DRIVE's
-hard-sample duplication, arXiv 2511.06307). Other fields are ignored.
+hard-sample duplication, arXiv 2511.06307). Other fields are ignored, except by a prompt format
+string that names them (`data.template`).
+
+The prompt is encoded by `data.templates.prompt_token_ids` under the run's `PromptFormat`
+(`data.template`, `data.system_prompt`, `data.instruction`), the function RL rollouts and
+evaluation use, so the model is fine-tuned on the prefix it is later sampled from.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from typing import Any
 
 import torch
 
-from reasonrl.data.templates import encode_prompt
+from reasonrl.data.templates import PromptFormat, prompt_token_ids
+from reasonrl.types import Sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +56,19 @@ class SFTBatch:
     n_tokens: int
 
 
-def encode_row(tokenizer: Any, row: dict[str, Any], *, where: str = "row") -> TokenizedRow:
+# Row fields that are the row's own data, not meta a prompt template may name.
+_ROW_FIELDS = ("prompt", "completion", "weight", "repeat")
+
+
+def encode_row(
+    tokenizer: Any,
+    row: dict[str, Any],
+    *,
+    where: str = "row",
+    prompt_format: PromptFormat | None = None,
+) -> TokenizedRow:
     """Tokenize one prompt/completion row; EOS is appended to the completion when missing.
+    The prompt goes through `prompt_format` (None = as is); the other fields are its meta.
 
     Raises:
         ValueError: naming `where` and the key when a field is missing or has a bad value.
@@ -62,7 +79,12 @@ def encode_row(tokenizer: Any, row: dict[str, Any], *, where: str = "row") -> To
     weight = row.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
         raise ValueError(f"{where}: field 'weight' must be a number >= 0, got {weight!r}")
-    prompt_ids = encode_prompt(tokenizer, row["prompt"])
+    meta = {k: v for k, v in row.items() if k not in _ROW_FIELDS}
+    sample = Sample(id=where, prompt=row["prompt"], meta=meta)
+    try:
+        prompt_ids = prompt_token_ids(tokenizer, sample, prompt_format)
+    except ValueError as exc:  # a template field the row lacks
+        raise ValueError(f"{where}: {exc}") from None
     completion_ids = list(tokenizer(row["completion"], add_special_tokens=False)["input_ids"])
     eos = tokenizer.eos_token_id
     if eos is not None and (not completion_ids or completion_ids[-1] != eos):
@@ -73,16 +95,22 @@ def encode_row(tokenizer: Any, row: dict[str, Any], *, where: str = "row") -> To
 
 
 def encode_rows(
-    tokenizer: Any, rows: Sequence[dict[str, Any]], *, max_len: int | None = None, source: str = ""
+    tokenizer: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    max_len: int | None = None,
+    source: str = "",
+    prompt_format: PromptFormat | None = None,
 ) -> list[TokenizedRow]:
-    """Tokenize rows, expand `repeat`, and drop rows longer than `max_len` (they would be cut)."""
+    """Tokenize rows, expand `repeat`, and drop rows longer than `max_len` (they would be cut);
+    prompts go through `prompt_format` (`PromptFormat.from_config(cfg)`; None = as is)."""
     out: list[TokenizedRow] = []
     for index, row in enumerate(rows):
         where = f"{source or 'data'} row {index}"
         repeat = row.get("repeat", 1)
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise ValueError(f"{where}: field 'repeat' must be an integer >= 1, got {repeat!r}")
-        encoded = encode_row(tokenizer, row, where=where)
+        encoded = encode_row(tokenizer, row, where=where, prompt_format=prompt_format)
         if max_len is not None and len(encoded) > max_len:
             continue
         out.extend([encoded] * repeat)

@@ -11,6 +11,7 @@ import torch
 
 from reasonrl.config import SFTConfig, save_resolved
 from reasonrl.data.loaders import read_jsonl_rows
+from reasonrl.data.templates import PromptFormat
 from reasonrl.models.factory import MODEL_SIZES, build_model, count_parameters
 from reasonrl.models.io import load_policy, load_tokenizer, save_policy
 from reasonrl.runtime.metrics import JsonlWriter
@@ -48,6 +49,7 @@ def build_model_and_tokenizer(cfg: SFTConfig) -> tuple[Any, Any]:
             raise ValueError(f"model.tokenizer={tok_spec!r} is only valid with a fresh model size")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    model.to(cfg.model.device)
     model.train()
     return model, tokenizer
 
@@ -82,8 +84,10 @@ def load_data(cfg: SFTConfig, tokenizer: Any) -> SFTData:
         raise ValueError("SFT data: set data.train_file or data.synth_ops")
     if d.eval_file:
         eval_raw = read_jsonl_rows(d.eval_file)
-    train = encode_rows(tokenizer, train_raw, max_len=d.max_len, source=source)
-    eval_rows = encode_rows(tokenizer, eval_raw, max_len=d.max_len, source="eval")
+    fmt = PromptFormat.from_config(cfg)  # the prompts as RL and eval render them
+    train = encode_rows(tokenizer, train_raw, max_len=d.max_len, source=source, prompt_format=fmt)
+    eval_rows = encode_rows(tokenizer, eval_raw, max_len=d.max_len, source="eval",
+                            prompt_format=fmt)  # fmt: skip
     dropped = sum(int(r.get("repeat", 1)) for r in train_raw) - len(train)
     if dropped:
         print(f"[sft] dropped {dropped} train rows longer than max_len={d.max_len}", flush=True)
@@ -114,6 +118,7 @@ def strict_eval(model: Any, tokenizer: Any, cfg: SFTConfig, eval_raw: list[dict]
         samples_per_problem=1,
         max_new_tokens=cfg.train.eval_max_new_tokens,
         seed=cfg.train.seed,
+        prompt_format=PromptFormat.from_config(cfg),
     )
     model.train(was_training)
     return {f"strict_greedy_op{op}": m["strict_pass@1"] for op, m in result.per_op.items()}
@@ -151,7 +156,7 @@ def setup_run(cfg: SFTConfig) -> SFTRun:
     model, tokenizer = build_model_and_tokenizer(cfg)
     t0 = time.perf_counter()
     data = load_data(cfg, tokenizer)
-    dtype = dtype_name(t.dtype)
+    dtype = dtype_name(t.dtype, cfg.model.device)
     run = SFTRun(model, tokenizer, make_optimizer(model, cfg.optim), data, dtype, out,
                  StepProgress(t.max_steps, label="SFT"), metrics)  # fmt: skip
     run.rep.log(

@@ -43,8 +43,10 @@ def completion_loss_sum(model: Any, batch: SFTBatch) -> torch.Tensor:
     Returns:
         Scalar tensor (fp32).
     """
-    inputs, targets = batch.input_ids[:, :-1], batch.input_ids[:, 1:]
-    weight = batch.loss_weight[:, 1:]
+    device = next(model.parameters()).device  # batches are built on the host
+    ids = batch.input_ids.to(device)
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    weight = batch.loss_weight[:, 1:].to(device)
     keep = weight > 0  # (R, L-1)
     head = model.get_output_embeddings()
     if head is not None and getattr(model, "base_model", None) is not None:
@@ -70,12 +72,16 @@ def make_optimizer(model: Any, cfg: SFTOptimConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 
 
+def _device(model: Any) -> torch.device:
+    return next(model.parameters()).device
+
+
 def eval_loss(model: Any, rows: Sequence[TokenizedRow], *, pad_id: int, dtype: str) -> float:
     """Mean NLL per completion token over `rows` (no grad)."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad(), autocast(dtype):
+    with torch.no_grad(), autocast(dtype, _device(model)):
         for group in chunks(sorted(rows, key=len), 64):
             batch = collate_sft(group, pad_id=pad_id)
             total += float(completion_loss_sum(model, batch))
@@ -97,7 +103,7 @@ def sft_step(
     n_tokens = sum(int((mb.loss_weight[:, 1:] > 0).sum()) for mb in micro_batches)
     total = 0.0
     for mb in micro_batches:
-        with autocast(dtype):
+        with autocast(dtype, _device(model)):
             loss = completion_loss_sum(model, mb) / max(n_tokens, 1)
         loss.backward()
         total += float(loss.detach())
