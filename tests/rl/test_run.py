@@ -67,6 +67,11 @@ def test_checkpoint_is_a_hugging_face_directory(toy_model: Path, tmp_path: Path)
         want, got = state.model(ids).logits, model(ids).logits
     assert torch.equal(want, got)
     assert tokenizer(["7 * 8"])["input_ids"] == state.tokenizer(["7 * 8"])["input_ids"]
+    # `reasonrl eval` and model.path accept the checkpoint and the run directory
+    from reasonrl.cli.checks import check_model_path
+
+    check_model_path(str(step_dir), "MODEL")
+    check_model_path(str(cfg.run_dir), "MODEL")
     # `reasonrl export RUN OUT`: the newest checkpoint without the trainer's state
     from reasonrl.cli import main
 
