@@ -1,11 +1,15 @@
 """Response log-probs (and entropy) of a `Batch` under the policy: the trainer's one forward.
 
 `response_logprobs` is the one place the trainer evaluates the model; the rollout engine's log-probs
-must match it for the same weights (tested in tests/rollout).
+must match it for the same weights (tested in tests/rollout). The LM head runs only at the
+positions that predict response tokens (`logits_to_keep`): prompts are most of a row's tokens,
+and at a real vocabulary the (rows x positions x V) logits dominate the forward's memory.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Literal
 
 import torch
@@ -14,6 +18,19 @@ from reasonrl.algos.logprobs import entropy_from_logits, selected_logprobs
 from reasonrl.rl.batching import micro_batches, trim
 from reasonrl.runtime.precision import autocast
 from reasonrl.types import Batch
+
+
+@functools.cache
+def _forward_takes_logits_to_keep(cls: type) -> bool:
+    return "logits_to_keep" in inspect.signature(cls.forward).parameters
+
+
+def accepts_logits_to_keep(model: torch.nn.Module) -> bool:
+    """Whether `model(...)` can compute logits at the last k positions only (`logits_to_keep`,
+    the transformers causal LMs; through a peft wrapper, its base model's forward decides)."""
+    base = getattr(model, "get_base_model", None)
+    target = base() if callable(base) else model
+    return _forward_takes_logits_to_keep(type(target))
 
 
 def response_logprobs(
@@ -35,13 +52,19 @@ def response_logprobs(
     """
     p = batch.prompt_len
     t = batch.response_mask.shape[1]
+    extra = {}
+    keep = batch.input_ids.shape[1] - (p - 1)  # positions p-1 .. end: the response's predictors
+    if accepts_logits_to_keep(model):  # the LM head runs on those positions only, not the prompt
+        extra["logits_to_keep"] = keep
     out = model(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
         position_ids=batch.position_ids,
         use_cache=False,
+        **extra,
     )
-    logits = out.logits[:, p - 1 : p - 1 + t, :]  # (N, T, V): position p-1 predicts token p
+    first = out.logits.shape[1] - keep  # 0 with logits_to_keep, p - 1 without
+    logits = out.logits[:, first : first + t, :]  # (N, T, V): position p-1 predicts token p
     if temperature != 1.0:
         logits = logits / temperature
     tokens = batch.input_ids[:, p : p + t]
