@@ -114,3 +114,18 @@ def naive_generate(
             group.append((seq[len(prompt) :], lps))
         out.append(group)
     return out
+
+
+def hf_greedy(model: torch.nn.Module, prompt: Sequence[int], max_new_tokens: int) -> list[int]:
+    """`model.generate`'s greedy response tokens for one prompt (EOS stops it): the reference
+    every engine's greedy decoding must equal."""
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([list(prompt)]),
+            attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            eos_token_id=EOS,
+            pad_token_id=PAD,
+        )
+    return out[0, len(prompt) :].tolist()

@@ -24,7 +24,7 @@ from reasonrl.rollout.decoder import (
     rope_table,
     unsupported_reason,
 )
-from tests.rollout.conftest import EOS, PAD, PROMPTS, WordTokenizer
+from tests.rollout.conftest import EOS, PAD, PROMPTS, WordTokenizer, hf_greedy
 
 VOCAB = 100
 SHAPE = dict(
@@ -161,16 +161,7 @@ def test_greedy_equals_hf_generate(case) -> None:
     params = SamplingParams(n=1, max_new_tokens=10, greedy=True, seed=0)
     out = engine.generate(PROMPTS, params)
     for prompt, (c,) in zip(PROMPTS, out):
-        with torch.no_grad():
-            ref = model.generate(
-                torch.tensor([prompt]),
-                attention_mask=torch.ones(1, len(prompt), dtype=torch.int64),
-                do_sample=False,
-                max_new_tokens=10,
-                eos_token_id=EOS,
-                pad_token_id=PAD,
-            )[0, len(prompt) :].tolist()
-        assert list(c.token_ids) == ref
+        assert list(c.token_ids) == hf_greedy(model, prompt, 10)
 
 
 REFUSED = {

@@ -15,7 +15,7 @@ from reasonrl.rl.batching import collate
 from reasonrl.rl.logprobs import response_logprobs
 from reasonrl.rollout.base import RolloutEngine, SamplingParams
 from reasonrl.rollout.transformers_engine import TransformersEngine
-from tests.rollout.conftest import EOS, PAD, PROMPTS, WordTokenizer
+from tests.rollout.conftest import EOS, PAD, PROMPTS, WordTokenizer, hf_greedy
 
 V = 96
 _DECODER = dict(
@@ -133,14 +133,7 @@ def test_greedy_equals_hf_generate(model, tokenizer) -> None:
     engine = TransformersEngine(model, tokenizer, dtype="fp32")
     out = engine.generate(PROMPTS, SamplingParams(max_new_tokens=10, greedy=True))
     for prompt, (c,) in zip(PROMPTS, out):
-        ref = model.generate(
-            torch.tensor([prompt]),
-            attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-            do_sample=False,
-            max_new_tokens=10,
-            eos_token_id=EOS,
-            pad_token_id=PAD,
-        )[0, len(prompt) :].tolist()
+        ref = hf_greedy(model, prompt, 10)
         assert list(c.token_ids) == ref
         assert c.finish_reason == ("stop" if ref[-1] == EOS else "length")
 
