@@ -19,7 +19,7 @@ LAYERS: dict[str, int] = {
     "runtime": 1,
     "algos": 2,
     "models": 3, "rollout": 3, "rewards": 3, "tasks": 3, "data": 3, "config": 3,
-    "rl": 4, "sft": 4, "eval": 4, "report": 4,
+    "rl": 4, "sft": 4, "eval": 4, "report": 4, "rm": 4,
     "cli": 5,
 }  # fmt: skip
 # Sideways arrows between packages of one layer that the design allows, with the reason.
@@ -28,6 +28,8 @@ SIDEWAYS = {
     ("data", "config"),  # data.templates applies the prompt-key rule config.prompt checks at load
     ("sft", "eval"),  # SFT reports greedy strict pass@1 with the evaluator
     ("rl", "eval"),  # rl.evaluation scores held-out problems during training (trainer.eval_every)
+    ("rm", "eval"),  # the DPO run reports strict pass@1 before and after with the evaluator
+    ("rewards", "models"),  # rewards.learned / rewards.judge load a reward model or a judge LM
 }
 
 

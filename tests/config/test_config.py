@@ -205,6 +205,11 @@ def test_recipe_loads_and_has_header(path: Path) -> None:
     for field in ("# Hardware:", "# Launch:", "# Paper:"):
         assert field in text, f"{path.name} header lacks {field}"
     assert "arXiv" in text and f"recipes/{path.name}" in text
+    if "reasonrl rm " in text or "reasonrl dpo " in text:  # preference runs (config/rm.py)
+        from reasonrl.config.rm import DPOConfig, RMConfig
+
+        load_config(path, schema=RMConfig if "reasonrl rm " in text else DPOConfig)
+        return
     if "reasonrl sft" in text:  # supervised recipes have their own schema
         from reasonrl.config import SFTConfig
 

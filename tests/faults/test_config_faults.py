@@ -270,8 +270,10 @@ def test_every_recipe_reloads_from_its_resolved_config(path: Path, tmp_path: Pat
     # ignored-key refusals compare with defaults, so a resolved config.yaml (every key written,
     # presets expanded, derived values filled) must load again unchanged
     from reasonrl.config import SFTConfig
+    from reasonrl.config.rm import DPOConfig, RMConfig
 
     schema = SFTConfig if path.stem.startswith("pretrain") else RLConfig
+    schema = {"rm_synth": RMConfig, "dpo_synth": DPOConfig}.get(path.stem, schema)
     cfg = load_config(path, schema=schema)
     again = load_config(save_resolved(cfg, tmp_path), schema=schema)
     assert again.model_dump() == cfg.model_dump()
@@ -365,7 +367,7 @@ def test_keyboard_interrupt_from_a_reward_propagates() -> None:
 
 
 def test_the_configured_timeout_reaches_call_reward(monkeypatch: pytest.MonkeyPatch) -> None:
-    import reasonrl.rl.rollouts as rollouts
+    import reasonrl.rewards.batch as rollouts  # rl.rollouts scores through call_reward_batch
 
     seen: list[float | None] = []
     real = rollouts.call_reward

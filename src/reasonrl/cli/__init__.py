@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("reasonrl.cli.export:main", "a checkpoint as a clean Hugging Face directory"),
     "report": ("reasonrl.cli.report:main", "write a static HTML report of a run"),
     "recipes": ("reasonrl.cli.recipes:main", "list recipes with their purpose"),
+    "rm": ("reasonrl.cli.rm:main", "train a Bradley–Terry reward model on preference pairs"),
+    "dpo": ("reasonrl.cli.dpo:main", "DPO / IPO / cDPO on preference pairs, frozen reference"),
 }
 
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]

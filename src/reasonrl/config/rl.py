@@ -34,6 +34,7 @@ PresetName = Literal["grpo", "dr_grpo", "dapo", "gspo", "lite_ppo", "grpo_tcr", 
 BUILTIN_REWARDS = (
     "synth_process", "synth_strict", "synth_outcome",
     "math", "countdown", "code_tests", "code_tests_all",
+    "learned", "judge",  # a reward model / a pairwise judge LM: reward.learned_*
 )  # fmt: skip
 # What train(reward_fn=...) / train(source=...) records for a callable that has no import path
 # (defined in __main__, a notebook, a closure): it names the object and never loads.
@@ -476,6 +477,21 @@ class RewardConfig(ConfigModel):
     alpha: Float = Field(0.2, ge=0, le=1)
     """Mixing weight of synth_process and synth_strict: alpha * outcome + (1 - alpha) * process
     (read by those two kinds only)."""
+    learned_model: str | None = None
+    """kind=learned: the reward-model directory (`reasonrl rm`'s final/); kind=judge: the judge
+    LM (an HF directory or builtin:NAME). Required by those two kinds (docs/preferences.md)."""
+    learned_normalize: Bool = True
+    """kind=learned: normalise RM scores by their running mean and std."""
+    learned_combine: Literal["none", "weighted", "gated"] = "none"
+    """kind=learned: none (the RM score), weighted (w * RM + (1 - w) * verifiable, w =
+    learned_weight) or gated (sigmoid(RM) where the verifiable reward says correct, else 0)."""
+    learned_weight: Float = Field(0.5, ge=0, le=1)
+    """kind=learned, learned_combine=weighted: the RM's weight w."""
+    learned_verifiable: str = "synth_strict"
+    """kind=learned: the verifiable reward combined with the RM (a reward.kind name or import
+    path; read when learned_combine is not none)."""
+    judge_tokens: tuple[str, str] = (" YES", " NO")
+    """kind=judge: the two answer tokens whose logits give P(response A is better than B)."""
     timeout_s: Float | None = Field(30.0, gt=0)
     """Seconds one reward call may take: a call still running then is abandoned and scored as a
     failed sample (`reward/failed/timeout`), so a verifier that hangs costs one sample, not the

@@ -205,6 +205,8 @@ def reward_of_kind(cfg: RLConfig, kind: str, key: str) -> RewardFn:
     errors)."""
     if ":" in kind:
         return load_import_path(kind, key)
+    if kind in ("learned", "judge"):
+        return learned_reward(cfg, kind)
     if kind.startswith("synth_"):
         from reasonrl.rewards.api import with_gold_answer
         from reasonrl.tasks.synth.reward import gold_answer_key, synth_reward
@@ -220,6 +222,34 @@ def reward_of_kind(cfg: RLConfig, kind: str, key: str) -> RewardFn:
     from reasonrl.rewards import REWARDS
 
     return REWARDS[kind]
+
+
+def learned_reward(cfg: RLConfig, kind: str) -> RewardFn:
+    """reward.kind=learned (a reward model) or judge (a pairwise judge LM), per reward.learned_*;
+    both score a rollout batch at once (their `batch` hook, `rewards.batch`)."""
+    r = cfg.reward
+    if r.learned_model is None:
+        raise ConfigError(f"reward.kind={kind} needs reward.learned_model (a model directory)")
+    if kind == "judge":
+        from reasonrl.rewards.judge import PairwiseJudge
+
+        lm, tok = load_policy(r.learned_model, device=cfg.model.device)
+        return PairwiseJudge(lm, tok, yes=r.judge_tokens[0], no=r.judge_tokens[1])
+    from reasonrl.rewards.learned import load_learned_reward
+
+    fmt = PromptFormat.from_config(cfg)
+    verifiable = None
+    if r.learned_combine != "none":
+        verifiable = reward_of_kind(cfg, r.learned_verifiable, "reward.learned_verifiable")
+    holder: list[Any] = []  # the RM's own tokenizer renders the prompt (as `reasonrl rm` did)
+
+    def encode(x: Sample, c: Completion) -> list[int]:
+        return prompt_token_ids(holder[0].tokenizer, x, fmt) + list(c.token_ids)
+
+    holder.append(load_learned_reward(r.learned_model, device=cfg.model.device, encode=encode,
+                                      normalize=r.learned_normalize, combine=r.learned_combine,
+                                      weight=r.learned_weight, verifiable=verifiable))  # fmt: skip
+    return holder[0]
 
 
 def make_kl_controller(cfg: RLConfig) -> FixedKLController | AdaptiveKLController:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from reasonrl.data.templates import PromptFormat, prompt_token_ids  # one for SFT, RL and eval
-from reasonrl.rewards.api import call_reward, is_correct
+from reasonrl.rewards.api import is_correct
+from reasonrl.rewards.batch import call_reward_batch
 from reasonrl.rollout.base import SamplingParams
 from reasonrl.types import Completion, RewardResult, Rollout, Sample
 
@@ -185,10 +186,12 @@ def _score(
     state: TrainState, samples: Sequence[Sample], completions: list[list[Completion]]
 ) -> tuple[list[list[RewardResult]], torch.Tensor]:
     timeout_s = state.cfg.reward.timeout_s
-    rewards = [
-        [call_reward(state.reward_fn, s, c, timeout_s=timeout_s) for c in group]
-        for s, group in zip(samples, completions, strict=True)
-    ]
+    # one call for the whole batch when the reward has a `batch` hook (a learned reward model)
+    flat_s = [s for s, group in zip(samples, completions, strict=True) for _ in group]
+    flat = call_reward_batch(state.reward_fn, flat_s, [c for g in completions for c in g],
+                             timeout_s=timeout_s)  # fmt: skip
+    sizes = [len(g) for g in completions]
+    rewards = [flat[sum(sizes[:b]) : sum(sizes[: b + 1])] for b in range(len(sizes))]
     nan = float("nan")
     scores = torch.tensor(
         [[nan if r.score is None else r.score for r in group] for group in rewards],
