@@ -68,8 +68,9 @@ README_HEADING = "Architectures (issue 15) (`benchmarks/architectures.py`)"
 TOLERANCE = 1e-4  # fp32 acceptance bound on max |delta logp|
 HEADER = (
     "| architecture | trains | engine auto chose | max\\|Δ logp\\| fused | max\\|Δ logp\\| hf "
-    "| is/mismatch_max_abs in training | s/step (min / median) | parameters |\n"
-    "|---|---|---|---|---|---|---|---|"
+    "| is/mismatch_max_abs in training | checkpoint reload max\\|Δ logits\\| "
+    "| s/step (min / median) | parameters |\n"
+    "|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -85,6 +86,7 @@ class ArchResult:
     mismatch_max: float | None = None
     step_s: float | None = None
     step_s_min: float | None = None
+    reload: str = "-"  # max |logits - trainer's| of the last checkpoint opened by transformers
 
     def row(self) -> str:
         def cell(engine: str) -> str:
@@ -95,7 +97,7 @@ class ArchResult:
         step = "-" if self.step_s is None else f"{self.step_s_min:.2f} / {self.step_s:.2f}"
         return (
             f"| {self.arch} | {self.trains} | {self.engine or '-'} | {cell('fused')} | "
-            f"{cell('hf')} | {mismatch} | {step} | {self.parameters / 1e3:.0f}k |"
+            f"{cell('hf')} | {mismatch} | {self.reload} | {step} | {self.parameters / 1e3:.0f}k |"
         )
 
 
@@ -199,6 +201,28 @@ def run_training(args: argparse.Namespace, model_dir: Path, arch: str, result: A
     result.mismatch_max = metrics["mismatch_max_abs"]
     done = state.step
     result.trains = "yes" if done == args.steps else f"no (stopped at step {done})"
+    result.reload = checkpoint_reload(state, Path(cfg.trainer.out_dir) / arch)
+
+
+def checkpoint_reload(state: Any, run_dir: Path) -> str:
+    """Open the run's newest checkpoint with plain transformers (AutoModelForCausalLM +
+    AutoTokenizer) and compare its logits with the trained model's on one encoded prompt."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reasonrl.runtime.checkpoint import latest_checkpoint
+
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        return "no checkpoint"
+    model = AutoModelForCausalLM.from_pretrained(str(ckpt), local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(ckpt), local_files_only=True)
+    ids = tokenizer("Natalia sold clips to 48 of her friends.", return_tensors="pt")["input_ids"]
+    if ids.tolist() != [state.tokenizer("Natalia sold clips to 48 of her friends.")["input_ids"]]:
+        return "tokenizer differs"
+    state.model.eval()
+    with torch.no_grad():
+        delta = (model(ids).logits - state.model(ids).logits).abs().max().item()
+    return f"{delta:.1e}"
 
 
 def run_arch(
