@@ -96,7 +96,7 @@ def check_data_file(
 
 def check_benchmark(name: str, data_dir: str, key: str, source: Path | str | None) -> None:
     """A known benchmark name whose file is in data_dir and whose first row parses."""
-    from reasonrl.data.benchmarks import BENCHMARKS
+    from reasonrl.data.benchmarks import BENCHMARKS, resolve_data_dir
 
     if name not in BENCHMARKS:
         guess = nearest(name, sorted(BENCHMARKS))
@@ -104,12 +104,13 @@ def check_benchmark(name: str, data_dir: str, key: str, source: Path | str | Non
         raise _fail(
             source, key, name, f"unknown benchmark; {hint}known: " + ", ".join(sorted(BENCHMARKS))
         )
-    path = Path(data_dir) / BENCHMARKS[name][0]
+    root = resolve_data_dir(data_dir)
+    path = root / BENCHMARKS[name][0]
     if not path.exists():
         raise _fail(
             source,
             "data.data_dir",
-            data_dir,
+            f"{data_dir} ({root})",
             f"has no {BENCHMARKS[name][0]} (for "
             f"{key}={name}); point data.data_dir at the shared data folder",
         )

@@ -27,7 +27,7 @@ BENCHMARK_NAMES = {
     "gsm8k": "gsm8k_test", "math": "math500", "aime": "aime24",
     "humaneval": "humaneval", "countdown": "countdown",
 }  # fmt: skip
-DEFAULT_DATA_DIR = "../shared/data"
+DEFAULT_DATA_DIR = "../shared/data"  # = data.benchmarks.DEFAULT_DATA_DIR (kept light: no import)
 FIELD_KEYS = ("prompt", "answer", "id")
 
 
@@ -68,12 +68,10 @@ def benchmark_file(name: str, data_dir: str) -> Path:
     resolved; ConfigError (one line: the flag, the path, the fix) when it is not there. The
     default data_dir is looked for from the current directory, then next to this checkout."""
     from reasonrl.config import ConfigError
-    from reasonrl.data.benchmarks import BENCHMARKS
+    from reasonrl.data.benchmarks import BENCHMARKS, resolve_data_dir
 
     rel = BENCHMARKS[BENCHMARK_NAMES.get(name, name)][0]
-    root = Path(data_dir).expanduser().resolve()
-    if data_dir == DEFAULT_DATA_DIR and not root.is_dir():
-        root = Path(__file__).resolve().parents[4] / "shared" / "data"
+    root = resolve_data_dir(data_dir)
     path = root / rel
     if not path.is_file():
         what = "has no " + rel if root.is_dir() else "is not a directory"

@@ -7,6 +7,7 @@ and everything else in `Sample.meta`. `BENCHMARKS` maps a short name to (relativ
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,9 +108,29 @@ BENCHMARKS: dict[str, tuple[str, Callable[[Path], list[Sample]]]] = {
 }
 
 
+DEFAULT_DATA_DIR = "../shared/data"  # data.data_dir's default: the shared folder beside a checkout
+SHARED_DATA_ENV = "REASONRL_SHARED_DATA"
+
+
+def resolve_data_dir(data_dir: str | Path) -> Path:
+    """The folder `data_dir` names, absolute. The default (`../shared/data`) is looked for in
+    order: $REASONRL_SHARED_DATA, from the current directory, beside this source checkout; any
+    other value is taken as given (relative to the current directory). Existence is the
+    caller's check (config load refuses a missing file with its key)."""
+    text = str(data_dir)
+    if text != DEFAULT_DATA_DIR:
+        return Path(text).expanduser().resolve()
+    candidates = [os.environ.get(SHARED_DATA_ENV)] if os.environ.get(SHARED_DATA_ENV) else []
+    candidates += [text, str(Path(__file__).resolve().parents[4] / "shared" / "data")]
+    for candidate in candidates:
+        if Path(candidate).expanduser().is_dir():
+            return Path(candidate).expanduser().resolve()
+    return Path(text).resolve()
+
+
 def load_benchmark(name: str, data_dir: str | Path) -> list[Sample]:
-    """Load one of `BENCHMARKS` from `data_dir` (the shared data directory)."""
+    """Load one of `BENCHMARKS` from `data_dir` (the shared data directory, `resolve_data_dir`)."""
     if name not in BENCHMARKS:
         raise KeyError(f"unknown benchmark {name!r}; known: {sorted(BENCHMARKS)}")
     rel, loader = BENCHMARKS[name]
-    return loader(Path(data_dir) / rel)
+    return loader(resolve_data_dir(data_dir) / rel)
