@@ -169,6 +169,26 @@ def test_ppo_with_adaptive_kl_resumes_exactly(toy_model: Path, tmp_path: Path) -
     assert all("critic/explained_variance" in r and "actor/epoch2/clipfrac" in r for r in rows)
 
 
+def test_sampler_statistics_resume_exactly(toy_model: Path, tmp_path: Path) -> None:
+    """A Kimi-prioritised sampler over a fixed pool: its per-prompt statistics are checkpointed
+    with the source, so a run stopped at step 2 and resumed samples and trains as a straight run
+    does (in-process)."""
+    from reasonrl.data.samplers import SampledSource
+
+    recipe = write_toy_recipe(tmp_path / "r.yaml", toy_model, tmp_path / "runs",
+                              data={"sampler": {"kind": "kimi", "pool_size": 8}},
+                              trainer={"steps": 4, "save_every": 2})  # fmt: skip
+    straight = train(load_config(recipe, ["trainer.run_name=straight"]), progress=False,
+                     reward_fn=toy_reward)  # fmt: skip
+    assert isinstance(straight.source, SampledSource)
+    half = load_config(recipe, ["trainer.run_name=resumed", "trainer.steps=2"])
+    train(half, progress=False, reward_fn=toy_reward)
+    resumed = train(load_config(recipe, ["trainer.run_name=resumed"]), progress=False,
+                    reward_fn=toy_reward, resume=True)  # fmt: skip
+    assert resumed.source.state_dict() == straight.source.state_dict()
+    assert_same_run(tmp_path / "runs/straight", tmp_path / "runs/resumed")
+
+
 def test_a_tiny_run_raises_the_reward(toy_model: Path, tmp_path: Path) -> None:
     """The whole loop learns: 25 GRPO steps on the toy reward raise its mean clearly."""
     recipe = write_toy_recipe(tmp_path / "r.yaml", toy_model, tmp_path / "runs",

@@ -238,7 +238,7 @@ def test_update_passes_the_is_cap_and_the_kl_estimator() -> None:
 
 
 def test_rewards_get_the_configured_timeout_and_skipped_prompts_are_counted(monkeypatch) -> None:
-    from reasonrl.rl import rollouts as rollouts_module
+    from reasonrl.rewards import batch as rollouts_module  # rl.rollouts scores through it
 
     seen: list = []
     real = rollouts_module.call_reward

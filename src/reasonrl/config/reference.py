@@ -34,6 +34,8 @@ def _literals(annotation: Any) -> list[Any]:
 
 
 def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
     value = field.get_default(call_default_factory=True)
     if isinstance(value, tuple):
         value = list(value)
@@ -50,11 +52,34 @@ def _meaning(field: FieldInfo) -> str:
     return text.replace("|", "\\|")
 
 
-def section_table(model: type[BaseModel]) -> str:
-    rows = ["| key | default | meaning |", "|---|---|---|"]
+def _nested(annotation: Any) -> type[BaseModel] | None:
+    """The config class a field holds (itself or inside Optional), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _nested(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+    rows = []
     for key, field in model.model_fields.items():
-        rows.append(f"| `{key}` | `{_default(field)}` | {_meaning(field)} |")
-    return "\n".join(rows)
+        inner = _nested(field.annotation)
+        if inner is None:
+            rows.append(f"| `{prefix}{key}` | `{_default(field)}` | {_meaning(field)} |")
+            continue
+        # a nested section (model.lora, data.sampler): its own row, then one row per sub-key
+        value = None if field.is_required() else field.get_default(call_default_factory=True)
+        default = "null" if value is None else "{...}"
+        rows.append(f"| `{prefix}{key}` | `{default}` | {_meaning(field)} |")
+        rows += _rows(inner, f"{prefix}{key}.")
+    return rows
+
+
+def section_table(model: type[BaseModel]) -> str:
+    return "\n".join(["| key | default | meaning |", "|---|---|---|", *_rows(model)])
 
 
 def reference_markdown(schema: type[BaseModel]) -> str:

@@ -108,6 +108,69 @@ class ModelConfig(ConfigModel):
     (is/mismatch_* shows the gap) and the PPO ratio is not 1 at the first step."""
 
 
+class SamplerConfig(ConfigModel):
+    """Which training prompts a step draws (`reasonrl.data.samplers`, docs/curricula.md): each
+    step picks `rollout.prompts_per_step` prompts among `candidates` times as many drawn from
+    the data.task source, weighted by the per-prompt raw-reward statistics
+    (`reasonrl.data.stats`)."""
+
+    kind: Literal["uniform", "kimi", "curriculum", "edge", "drive", "pools"] = "uniform"
+    """`uniform`: the source's own order (today's behaviour); `kimi`: weight max(1 - s, floor)
+    (Kimi k1.5, arXiv 2501.12599); `curriculum`: easy to hard on data.sampler.difficulty_key;
+    `edge`: only prompts with edge_low < s < edge_high (Interplay, arXiv 2512.07783); `drive`:
+    uniform for drive_stage1_steps, then the hardest unsolved prompts carried forward (DRIVE,
+    arXiv 2511.06307); `pools`: easy / normal / hard pools with a target mix (prime-rl). s is the
+    prompt's running success rate, else its difficulty bucket's."""
+    candidates: PosInt = 4
+    """Candidates drawn from the source per prompt served (kinds other than uniform/drive)."""
+    pool_size: NonNegInt = 0
+    """With data.task=synth: train on a fixed pool of this many generated problems (cycled,
+    reshuffled each epoch) so that per-prompt statistics see repeats; 0 = the endless stream."""
+    decay: Float = Field(0.9, gt=0, le=1)
+    """Decay of the running statistics per new group (1 = the plain mean over the run)."""
+    difficulty_key: str = "op"
+    """The sample meta field holding a numeric difficulty (synthetic `op`, a JSONL column)."""
+    floor: Float = Field(0.05, ge=0, le=1)
+    """kimi: the smallest weight, so a solved prompt is still seen now and then (the paper
+    gives none; ours)."""
+    curriculum_steps: PosInt | None = None
+    """curriculum: steps over which the admitted difficulty rises from the easiest to the
+    hardest seen; None = trainer.steps."""
+    edge_low: Float = Field(0.0, ge=0, le=1)
+    """edge: keep prompts whose success rate is above this (exclusive)."""
+    edge_high: Float = Field(1.0, ge=0, le=1)
+    """edge: keep prompts whose success rate is below this (exclusive)."""
+    drive_stage1_steps: NonNegInt = 32
+    """drive: steps of the uniform first stage (the paper's 32 entropy-expansion steps)."""
+    drive_k: PosInt = 16
+    """drive: most prompts in the carried-forward hard set (the K lowest success rates)."""
+    drive_share: Float = Field(0.5, ge=0, le=1)
+    """drive: share of each batch served from the carried set (the rest fresh, uniform)."""
+    drive_max_carries: PosInt = 4
+    """drive: a carried prompt leaves the set after this many extra visits."""
+    pool_mix: tuple[Float, Float, Float] = (0.1, 0.8, 0.1)
+    """pools: target share of easy, normal and hard prompts in a batch."""
+    easy_threshold: Float = Field(1.0, ge=0, le=1)
+    """pools: a prompt with success >= this is easy (all right with a 0/1 reward)."""
+    hard_threshold: Float = Field(0.0, ge=0, le=1)
+    """pools: a prompt with success <= this is hard (all wrong with a 0/1 reward)."""
+    hack_filter: Bool = False
+    """Kimi's easy-to-hack filter, with any kind: never serve again a prompt whose hack rate
+    (right answer, raw reward < 1: trace not valid) exceeds hack_threshold."""
+    hack_threshold: Float = Field(0.5, ge=0, le=1)
+    """hack_filter: the largest tolerated hack rate."""
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> SamplerConfig:
+        if self.edge_low >= self.edge_high:
+            raise ValueError("data.sampler.edge_low must be below data.sampler.edge_high")
+        if self.hard_threshold >= self.easy_threshold:
+            raise ValueError("data.sampler.hard_threshold must be below easy_threshold")
+        if sum(self.pool_mix) <= 0 or min(self.pool_mix) < 0:
+            raise ValueError("data.sampler.pool_mix needs shares >= 0 with a positive sum")
+        return self
+
+
 class DataConfig(ConfigModel):
     task: Literal["synth", "jsonl", "benchmark"] = "synth"
     """`synth`: generated DAG problems; `jsonl`: a JSONL/Parquet/HF-datasets file (train_file,
@@ -167,6 +230,9 @@ class DataConfig(ConfigModel):
     """Text appended to the question after a newline, before the template applies; `boxed` is
     short for "Please reason step by step, and put your final answer within \\boxed{}." (the
     Qwen2.5-Math instruction). None = nothing appended."""
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    """How training prompts are chosen from the source: uniform, Kimi, curriculum, edge, DRIVE,
+    difficulty pools (docs/curricula.md)."""
 
     @model_validator(mode="after")
     def _check_prompt_format(self) -> DataConfig:
@@ -334,6 +400,9 @@ class AlgoConfig(ConfigModel):
     length_penalty_coef: Float = Field(0.0, ge=0)
     """Kimi k1.5 length reward weight (0 = off): adds coef * len_reward to each score, where
     len_reward in [-0.5, 0.5] favours short completions within a group (wrong ones never gain)."""
+    length_penalty_start: NonNegInt = 0
+    """Kimi's warm-up: the length reward applies from this RL step on (0 = from the start);
+    the paper trains without it first, then with a constant weight for the rest."""
     is_level: Literal["none", "token", "sequence"] = "none"
     """Rollout-vs-trainer importance correction level (arXiv 2512.01374); default none, and
     token with rollout.engine=vllm unless set (its log-probs differ from the trainer's)."""
@@ -477,6 +546,15 @@ class RewardConfig(ConfigModel):
     alpha: Float = Field(0.2, ge=0, le=1)
     """Mixing weight of synth_process and synth_strict: alpha * outcome + (1 - alpha) * process
     (read by those two kinds only)."""
+    dense: Literal["none", "raw", "clip", "delta", "clip_delta"] = "none"
+    """Dense per-step rewards (arXiv 2410.15115; data.task=synth, token-level advantage): each
+    Define step's correctness (0/1) as is (raw: farmable), Clipped (min(r - dense_eta, 0)),
+    Delta'd (r_k - r_{k+1}) or both, times dense_coef, on the token where the step ends, added
+    to the outcome reward (docs/beyond-policy-gradient.md)."""
+    dense_coef: Float = Field(0.1, ge=0)
+    """Weight of the refined step rewards (reward.dense != none)."""
+    dense_eta: Float = 1.0
+    """Clip's threshold eta: a step scoring below it gets r - eta < 0 (clip, clip_delta)."""
     learned_model: str | None = None
     """kind=learned: the reward-model directory (`reasonrl rm`'s final/); kind=judge: the judge
     LM (an HF directory or builtin:NAME). Required by those two kinds (docs/preferences.md)."""
@@ -667,6 +745,14 @@ class RLConfig(ConfigModel):
         if self.algo.advantage == "passk" and self.algo.passk_k > self.rollout.n:
             raise ValueError(
                 f"algo.passk_k={self.algo.passk_k} must be <= rollout.n={self.rollout.n}"
+            )
+        if self.reward.dense != "none" and (
+            self.algo.advantage not in ("reinforce_pp", "gae") or self.data.task != "synth"
+        ):
+            raise ValueError(
+                f"reward.dense={self.reward.dense} needs a token-level algo.advantage "
+                f"(reinforce_pp, gae) and data.task=synth, got algo.advantage="
+                f"{self.algo.advantage}, data.task={self.data.task}"
             )
         named = [
             (f"reward.components[{i}].kind", c.kind) for i, c in enumerate(self.reward.components)

@@ -36,8 +36,9 @@ from reasonrl.rl.rollouts import Groups
 TOKEN_LEVEL = ("reinforce_pp", "gae")
 
 
-def shaped_scores(groups: Groups, cfg: RLConfig) -> Tensor:
-    """(B, G) scores the advantage sees: raw rewards plus the configured length shaping."""
+def shaped_scores(groups: Groups, cfg: RLConfig, *, step: int = 0) -> Tensor:
+    """(B, G) scores the advantage sees: raw rewards plus the configured length shaping; the
+    Kimi length penalty only from RL step `algo.length_penalty_start` on (its warm-up)."""
     algo = cfg.algo
     raw, ok = groups.scores, groups.applicable()
     fill = torch.nan_to_num(torch.nanmean(raw, dim=1, keepdim=True), nan=0.0).expand_as(raw)
@@ -50,7 +51,7 @@ def shaped_scores(groups: Groups, cfg: RLConfig) -> Tensor:
             buffer=algo.overlong_buffer,
             factor=algo.overlong_factor,
         )
-    if algo.length_penalty_coef > 0:
+    if algo.length_penalty_coef > 0 and step >= algo.length_penalty_start:
         scores = scores + algo.length_penalty_coef * kimi_length_penalty(lengths, groups.correct())
     return scores
 
@@ -64,6 +65,7 @@ def compute_advantages(
     kl: Tensor | None = None,
     kl_coef: float = 0.0,
     greedy_scores: Tensor | None = None,
+    dense: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """(N, T) token advantages, and the (N, T) returns the critic regresses on (gae only).
 
@@ -74,11 +76,14 @@ def compute_advantages(
         kl: (N, T) per-token KL to the reference, folded into the token rewards (kl_in=reward).
         kl_coef: its weight (the KL controller's current value).
         greedy_scores: (B,) raw greedy-completion rewards (advantage=remax).
+        dense: (N, T) dense step rewards added to the token rewards (reward.dense, `rl.dense`).
     """
     algo = cfg.algo
     name = algo.advantage
     if name in TOKEN_LEVEL:
         rewards = outcome_token_rewards(scores.reshape(-1), mask)
+        if dense is not None:  # Clip/Delta step rewards at the steps' last tokens
+            rewards = rewards + dense * mask
         if kl is not None:
             rewards = fold_kl_into_rewards(rewards, kl, mask, kl_coef)
         if name == "reinforce_pp":

@@ -137,7 +137,10 @@ def make_source(
             def fits(sample: Any) -> bool:
                 return len(prompt_token_ids(tokenizer, sample, fmt)) <= limit
 
-        return SynthSource(d.ops, contexts=d.contexts, modes=d.modes, seed=d.seed, fits=fits)
+        synth = SynthSource(d.ops, contexts=d.contexts, modes=d.modes, seed=d.seed, fits=fits)
+        if d.sampler.pool_size:  # a finite pool: per-prompt statistics see repeats
+            synth = ListSource(synth.next(d.sampler.pool_size), seed=d.seed)
+        return _sampled(cfg, synth)
     if d.task == "benchmark":
         from reasonrl.data.benchmarks import BENCHMARKS, load_benchmark
 
@@ -154,7 +157,18 @@ def make_source(
         mapping = {"fields": dict(d.fields)} if d.fields else {}  # else the loader's defaults
         samples = load_any(d.train_file, **mapping)
     samples, skipped = _drop_long(cfg, samples, origin, tokenizer, limit)
-    return ListSource(samples, seed=d.seed, skipped=skipped, origin=origin)
+    return _sampled(cfg, ListSource(samples, seed=d.seed, skipped=skipped, origin=origin))
+
+
+def _sampled(cfg: RLConfig, base: PromptSource) -> PromptSource:
+    """`base` behind the sampler of data.sampler (reasonrl.data.samplers); the default (uniform,
+    no pool, no hack filter) is `base` itself: today's prompts and checkpoint layout exactly."""
+    from reasonrl.data.samplers import SampledSource
+
+    s = cfg.data.sampler
+    if s.kind == "uniform" and not s.pool_size and not s.hack_filter:
+        return base
+    return SampledSource(base, s, total_steps=cfg.trainer.steps, seed=cfg.data.seed)
 
 
 SOURCE_METHODS = ("next", "state_dict", "load_state_dict")

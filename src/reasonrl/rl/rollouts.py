@@ -219,6 +219,10 @@ def sample_groups(state: TrainState, params: SamplingParams, timer: Timer) -> Gr
         with timer("reward"):
             rewards, scores = _score(state, samples, completions)
         rounds, generated = rounds + 1, generated + len(samples)
+        observe = getattr(state.source, "observe", None)  # samplers' statistics: RAW rewards
+        if callable(observe):
+            correct = torch.tensor([[is_correct(r) for r in g] for g in rewards])
+            observe(samples, scores, correct, step=state.step)
         last = list(zip(samples, prompt_ids, completions, rewards, scores, strict=True))
         kept += [g for g in last if not dynamic or informative(g[4])]
     if not kept:  # every group was uninformative: train on the last round (its update is skipped)

@@ -20,6 +20,7 @@ from reasonrl.algos.shaping import overlong_filter_mask
 from reasonrl.models.lora import engine_weights
 from reasonrl.rl.advantage import compute_advantages, shaped_scores
 from reasonrl.rl.batching import collate
+from reasonrl.rl.dense import step_dense_rewards
 from reasonrl.rl.logprobs import batch_logprobs
 from reasonrl.rl.rollouts import Groups, greedy_baseline, sample_groups
 from reasonrl.rl.state import TrainState, sampling_params
@@ -39,7 +40,7 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
         if algo.advantage == "remax":  # ReMax: a greedy completion's reward is the baseline
             groups.greedy_scores = greedy_baseline(state, groups, params)
     _call_optional(state.engine, "sleep")  # vLLM: free its GPU memory for the update
-    scores = shaped_scores(groups, cfg)  # (B, G): overlong / length shaping of the raw rewards
+    scores = shaped_scores(groups, cfg, step=state.step)  # (B, G): overlong / length shaping
     zeros = torch.zeros(scores.numel())  # advantages are filled in below
     batch = collate(groups.flat_prompt_ids(), groups.flat_completions(), zeros,
                     pad_id=state.tokenizer.pad_token_id)  # fmt: skip
@@ -58,13 +59,14 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
     kl = None
     if algo.kl_in == "reward" and batch.ref_logprobs is not None:
         kl = kl_penalty(batch.old_logprobs, batch.ref_logprobs, kind=algo.kl_estimator)
+    dense, dense_metrics = step_dense_rewards(groups, cfg, state.tokenizer, batch.response_mask)
     advantages, returns = compute_advantages(
         cfg, scores, batch.response_mask, values=values, kl=kl, kl_coef=state.kl_ctl.value,
-        greedy_scores=groups.greedy_scores,
+        greedy_scores=groups.greedy_scores, dense=dense,
     )  # fmt: skip
     batch = batch.with_fields(advantages=advantages)
     groups.advantages = masked_row_mean(advantages, batch.response_mask)  # for samples.jsonl
-    metrics: dict[str, float] = {}
+    metrics: dict[str, float] = dict(dense_metrics)  # reward/dense_* (reward.dense)
     with timer("update"):
         if state.critic is not None:
             assert returns is not None and values is not None
@@ -87,6 +89,8 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
         sync_weights(state)
     state.step += 1
     metrics |= groups.metrics() | timer.metrics()
+    source_metrics = getattr(state.source, "metrics", None)  # data/op{k}_frac, reward/op{k}
+    metrics |= source_metrics() if callable(source_metrics) else {}
     metrics["reward/shaped"] = float(scores.mean())
     valid = batch.response_mask > 0
     metrics["adv/mean"] = float(advantages[valid].mean()) if valid.any() else 0.0

@@ -243,6 +243,31 @@ def _parse(text: str) -> ParsedTrace:
     return ParsedTrace(nodes, answers[-1] if answers else None, len(matches), repeated)
 
 
+def step_spans(text: str) -> list[tuple[str, int]]:
+    """The reasoning steps of a completion: (quantity name, end offset) per "Define" sentence.
+
+    A step is one "Define <name> as <V>; ..." sentence of the trace region, cut exactly as
+    `parse_trace` cuts it (at its first full stop, or the next Define); the end offset is into
+    `text` itself, one past the sentence's full stop (or its last character). Never raises.
+    """
+    try:
+        text = str(text)[:_MAX_CHARS]
+        start = text.rfind("<solution>")
+        start = 0 if start < 0 else start + len("<solution>")
+        stop_at = text.find("</solution>", start)
+        region = text[start:] if stop_at < 0 else text[start:stop_at]
+        matches = list(_DEFINE.finditer(region))
+        out: list[tuple[str, int]] = []
+        for i, m in enumerate(matches):
+            end = matches[i + 1].start() if i + 1 < len(matches) else len(region)
+            stop = _SENTENCE_END.search(region, m.end(), end)
+            end = stop.end() if stop else len(region[:end].rstrip())
+            out.append((" ".join(m.group(1).split()), start + end))
+        return out
+    except Exception:  # a policy's text must never crash the reward
+        return []
+
+
 def extract_answer_tag(text: str) -> str | None:
     """Text inside the last complete "<answer> ... </answer>" pair, stripped (None if none)."""
     try:

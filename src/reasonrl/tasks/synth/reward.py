@@ -29,6 +29,7 @@ from reasonrl.tasks.synth.parse import (
     extract_answer_tag,
     parse_gold,
     parse_trace,
+    step_spans,
 )
 from reasonrl.types import Completion, RewardResult, Sample
 
@@ -138,6 +139,26 @@ def compare_graphs(pred: ParsedTrace, gold: ParsedTrace, gold_answer: str) -> di
         "process_acc": correct / denom,
         "steps": steps,
     }
+
+
+def step_scores(completion_text: str, gold_trace: str) -> list[tuple[int, float]]:
+    """Per-step correctness of a completion: (end character offset, score in {0, 1}) per step.
+
+    A step is one Define sentence (`parse.step_spans`); it scores 1 when the quantity it
+    defines is a gold node and, parsed from the text up to the step's end, has the gold value
+    (arithmetic consistent) and the gold parents; else 0 (wrong, or a quantity not in the gold
+    graph). A correct definition repeated later scores 1 again: this is a rule-based stand-in
+    for a PRM's step score, and exactly the reward a policy can farm by repeating correct steps
+    (arXiv 2410.15115 Sec. 3), which `algos.dense` Clip/Delta refine away.
+    """
+    gold = parse_gold(gold_trace).nodes
+    out: list[tuple[int, float]] = []
+    for name, end in step_spans(completion_text):
+        g = gold.get(name)
+        p = parse_trace(completion_text[:end]).nodes.get(name) if g is not None else None
+        ok = p is not None and g is not None and _same_value(p, g) and p.parents == g.parents
+        out.append((end, float(ok)))
+    return out
 
 
 def _gold_of(sample: Sample) -> tuple[str, str]:
