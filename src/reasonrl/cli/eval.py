@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reasonrl.cli import common
+from reasonrl.data.benchmarks import DEFAULT_DATA_DIR  # light: json/gzip, no torch
 
 # Short names of --benchmark -> a key of reasonrl.data.benchmarks.BENCHMARKS (the test split
 # the literature reports: GSM8K test, MATH500, AIME 2024); the full keys are accepted too.
@@ -27,7 +28,6 @@ BENCHMARK_NAMES = {
     "gsm8k": "gsm8k_test", "math": "math500", "aime": "aime24",
     "humaneval": "humaneval", "countdown": "countdown",
 }  # fmt: skip
-DEFAULT_DATA_DIR = "../shared/data"  # = data.benchmarks.DEFAULT_DATA_DIR (kept light: no import)
 FIELD_KEYS = ("prompt", "answer", "id")
 
 

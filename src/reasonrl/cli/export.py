@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reasonrl.cli import common
+from reasonrl.models.lora import ADAPTER_CONFIG  # light: peft is imported only when used
+from reasonrl.runtime.checkpoint import MARKER, STATE_FILES
 
-# what a checkpoint holds for resuming only (runtime/checkpoint.py), never exported
-TRAINER_FILES = frozenset({"optimizer.pt", "scheduler.pt", "state.pt", "COMPLETE"})
-ADAPTER_CONFIG = "adapter_config.json"
+# what a checkpoint holds for resuming only, never exported
+TRAINER_FILES = frozenset({*STATE_FILES, MARKER})
 
 
 def checkpoint_of(run: Path, step: int | None) -> Path:

@@ -55,7 +55,7 @@ FORMAT = 1
 MARKER = "COMPLETE"
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 _OLD_DIR = re.compile(r"^\.old-(step_(\d+))-")
-_FILES = ("optimizer.pt", "scheduler.pt", "state.pt")  # every checkpoint has these ...
+STATE_FILES = ("optimizer.pt", "scheduler.pt", "state.pt")  # every checkpoint has these ...
 # ... and one weights file: the whole model, or (a LoRA run) the adapter alone, in peft's format
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors")
 
@@ -378,8 +378,9 @@ def _problem(path: Path, step: int, *, deep: bool) -> str | None:
         if manifest["step"] != step:
             return f"manifest is for step {manifest['step']}, not {step}"
         files = manifest["files"]
-        if not set(_FILES) <= set(files):
-            return f"manifest lists {sorted(files)}, which lacks {sorted(set(_FILES) - set(files))}"
+        if not set(STATE_FILES) <= set(files):
+            lacks = sorted(set(STATE_FILES) - set(files))
+            return f"manifest lists {sorted(files)}, which lacks {lacks}"
         if not set(WEIGHT_FILES) & set(files):
             return f"manifest lists no weights file ({' or '.join(WEIGHT_FILES)})"
         for name, meta in files.items():
