@@ -187,6 +187,13 @@ def test_sampler_statistics_resume_exactly(toy_model: Path, tmp_path: Path) -> N
                     reward_fn=toy_reward, resume=True)  # fmt: skip
     assert resumed.source.state_dict() == straight.source.state_dict()
     assert_same_run(tmp_path / "runs/straight", tmp_path / "runs/resumed")
+    stats = json.loads((tmp_path / "runs/straight/prompt_stats.json").read_text())
+    assert stats["sampler"] == "kimi" and stats["step"] == 4 and sum(stats["bands"].values()) > 0
+    assert stats == json.loads((tmp_path / "runs/resumed/prompt_stats.json").read_text())
+    from reasonrl.report.report import write_report
+
+    page = write_report(tmp_path / "runs/straight").read_text()
+    assert "prompt statistics (sampler kimi, step 4)" in page
 
 
 def test_a_tiny_run_raises_the_reward(toy_model: Path, tmp_path: Path) -> None:

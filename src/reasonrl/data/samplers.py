@@ -161,6 +161,17 @@ class SampledSource:
         self._served, self._rewards = {}, {}
         return out
 
+    def summary(self) -> dict[str, Any]:
+        """What the report shows (written as `prompt_stats.json` beside each checkpoint): the
+        per-bucket table and how many tracked prompts are unsolved, on the edge, or solved."""
+        bands = {"unsolved": 0, "edge": 0, "solved": 0}
+        for row in self.stats.prompts.values():
+            s = row[2] / row[1]
+            bands["unsolved" if s <= 0 else "solved" if s >= 1 else "edge"] += 1
+        return {"sampler": self.cfg.kind, "prompts": len(self.stats.prompts),
+                "bands": bands, "buckets": self.stats.bucket_table(),
+                "carried": len(self.carry)}  # fmt: skip
+
     def state_dict(self) -> dict[str, Any]:
         version, internal, gauss = self._rng.getstate()
         return {"base": self.base.state_dict(), "stats": self.stats.state_dict(),

@@ -266,6 +266,28 @@ def op_reward(image: str | None, by_op: Mapping[str, Mapping[int, Sequence[float
     )
 
 
+def prompt_stats(data: Mapping[str, Any]) -> str:
+    """The sampler's per-prompt statistics (prompt_stats.json of the latest checkpoint): one
+    row per difficulty bucket and the count of tracked prompts by success band."""
+    from reasonrl.report.plots import group_sort_key
+
+    buckets = data.get("buckets") or {}
+    rows = "".join(
+        f"<tr><td>{esc(name)}</td><td>{esc(b.get('attempts'))}</td><td>{fmt(b.get('success'))}"
+        f"</td><td>{fmt(b.get('var'))}</td><td>{esc(b.get('last'))}</td></tr>"
+        for name, b in sorted(buckets.items(), key=lambda kv: group_sort_key(kv[0]))
+    )
+    bands = data.get("bands") or {}
+    line = ", ".join(f"{esc(k)} {esc(v)}" for k, v in bands.items())
+    return (
+        f"<h3>prompt statistics (sampler {esc(data.get('sampler'))}, step {esc(data.get('step'))})"
+        f'</h3><p class="note">Running raw-reward success per difficulty bucket; '
+        f"{esc(data.get('prompts'))} prompts tracked: {line}.</p>"
+        "<table><tr><th>bucket</th><th>attempts</th><th>success</th><th>variance</th>"
+        f"<th>last step</th></tr>{rows}</table>"
+    )
+
+
 STEP_STATUS_CLASS = {"ok": "ok", "extra": "extra", "missing": "missing"}
 
 

@@ -350,6 +350,11 @@ def _op_reward(samples: list[dict[str, Any]], img: Path) -> str:
     return H.op_reward(plot_op_reward(curves, img), by_op)
 
 
+def _prompt_stats(run_dir: Path) -> str:
+    data = _read_json(run_dir / "prompt_stats.json")  # written with each checkpoint
+    return H.prompt_stats(data) if data else ""
+
+
 def write_report(
     run_dir: str | Path, *, out_dir: str | Path | None = None, max_samples: int = 200
 ) -> Path:
@@ -366,7 +371,8 @@ def write_report(
         ("summary", "Summary", _summary(run_dir, metrics, config_text)),
         ("eval", "Evaluation", _evaluation(run_dir, metrics, img)),
         ("rollouts", "Rollouts", H.rollout_browser(group_rollouts(shown), len(shown), total)),
-        ("curves", "Training curves", _curves(metrics, img) + _op_reward(samples, img)),
+        ("curves", "Training curves",
+         _curves(metrics, img) + _op_reward(samples, img) + _prompt_stats(run_dir)),
         ("config", "Config", f"<pre>{H.esc(config_text or 'no config.yaml')}</pre>"),
     ]
     out.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,6 @@ Written to the run directory:
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from reasonrl.config import RLConfig
 from reasonrl.rewards.api import RewardFn
+from reasonrl.runtime.metrics import write_json_atomic
 from reasonrl.types import Sample
 
 if TYPE_CHECKING:
@@ -181,12 +181,6 @@ def evaluated_steps(run_dir: Path) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # a kill never leaves a torn file for the report
-
-
 def _read_step(run_dir: Path, step: int) -> dict[str, Any] | None:
     try:
         return json.loads(eval_step_path(run_dir, step).read_text(encoding="utf-8"))
@@ -222,7 +216,7 @@ def write_summary(run_dir: Path) -> Path | None:
         },
     }
     path = run_dir / "eval.json"
-    _write_json(path, payload)
+    write_json_atomic(path, payload)
     return path
 
 
@@ -289,7 +283,8 @@ class RunEvaluator:
                           engine=state.engine, reward_fn=state.reward_fn)  # fmt: skip
         step, run_dir = state.step, state.cfg.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(eval_step_path(run_dir, step), {"step": step, "source": self.source, **result})
+        payload = {"step": step, "source": self.source, **result}
+        write_json_atomic(eval_step_path(run_dir, step), payload)
         write_summary(run_dir)
         self._done.add(step)
         seconds = time.monotonic() - t0

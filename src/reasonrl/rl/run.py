@@ -48,7 +48,7 @@ from reasonrl.runtime.checkpoint import (
     remove_stale,
     save_checkpoint,
 )
-from reasonrl.runtime.metrics import MetricsLogger, SampleLogger
+from reasonrl.runtime.metrics import MetricsLogger, SampleLogger, write_json_atomic
 from reasonrl.runtime.progress import StepProgress
 from reasonrl.runtime.signals import StopSignals, exit_code
 
@@ -121,6 +121,9 @@ def _save(state: TrainState, run_dir: Path) -> Path:
         def side(out: Path) -> None:
             save_model_metadata(model, tokenizer, out)
 
+    summary = getattr(state.source, "summary", None)  # per-prompt statistics (data.sampler)
+    if callable(summary):
+        write_json_atomic(run_dir / "prompt_stats.json", {"step": state.step, **summary()})
     return save_checkpoint(
         run_dir,
         state.step,

@@ -117,6 +117,14 @@ def truncate_jsonl(path: Path, last_step: int) -> int:
     return len(kept)
 
 
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write `data` as JSON through a temporary file: a kill never leaves a torn file behind
+    for the report."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _event_records(data: bytes) -> Iterable[tuple[bytes, bytes]]:
     """(record bytes, payload) of each whole TFRecord: u64 length, u32 crc, payload, u32 crc."""
     pos = 0
