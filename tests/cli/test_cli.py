@@ -142,6 +142,14 @@ def test_report_missing_run_dir(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "no such run directory" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["train", "eval", "sft", "rm", "dpo", "export", "quickstart"])
+def test_subcommand_help_imports_nothing_heavy(command: str) -> None:
+    code = "import sys; from reasonrl.cli import main\ntry: main([sys.argv[1], '--help'])\n"
+    code += "except SystemExit as e: assert e.code == 0\nassert 'torch' not in sys.modules"
+    proc = subprocess.run([sys.executable, "-c", code, command], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+
+
 def test_console_entry_point_exit_codes(tmp_path: Path) -> None:
     # A real process: the exit status reaches the shell, and --help imports nothing heavy.
     code = "import sys; from reasonrl.cli import main; r = main(sys.argv[1:]); "

@@ -18,10 +18,6 @@ from pathlib import Path
 
 from reasonrl.cli import common
 from reasonrl.models.lora import ADAPTER_CONFIG  # light: peft is imported only when used
-from reasonrl.runtime.checkpoint import MARKER, STATE_FILES
-
-# what a checkpoint holds for resuming only, never exported
-TRAINER_FILES = frozenset({*STATE_FILES, MARKER})
 
 
 def checkpoint_of(run: Path, step: int | None) -> Path:
@@ -58,9 +54,12 @@ def export_checkpoint(ckpt: Path, out: Path, *, adapter_only: bool = False) -> l
         return sorted(p for p in out.iterdir() if p.is_file())
     if adapter_only and not (ckpt / ADAPTER_CONFIG).is_file():
         raise ValueError(f"{ckpt}: --adapter needs a LoRA run's checkpoint (no {ADAPTER_CONFIG})")
+    from reasonrl.runtime.checkpoint import MARKER, STATE_FILES  # imports torch: not for --help
+
+    trainer_files = {*STATE_FILES, MARKER}  # what a checkpoint holds for resuming only
     written = []
     for src in sorted(ckpt.iterdir()):
-        if src.is_file() and src.name not in TRAINER_FILES:
+        if src.is_file() and src.name not in trainer_files:
             shutil.copy2(src, out / src.name)
             written.append(out / src.name)
     return written

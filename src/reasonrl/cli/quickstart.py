@@ -21,7 +21,6 @@ from typing import Any
 
 from reasonrl.cli import common
 from reasonrl.config import RLConfig, load_config
-from reasonrl.rl.evaluation import heldout_samples, run_eval  # shared with trainer.eval_every
 
 
 def format_table(before: dict[str, Any], after: dict[str, Any], samples: int) -> str:
@@ -67,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_quickstart(cfg: RLConfig) -> int:
     from reasonrl.models.io import load_policy
+    from reasonrl.rl.evaluation import heldout_samples, run_eval  # as trainer.eval_every
     from reasonrl.rl.run import train
 
     t0 = time.monotonic()
