@@ -272,7 +272,7 @@ def test_every_recipe_reloads_from_its_resolved_config(path: Path, tmp_path: Pat
     from reasonrl.config import SFTConfig
     from reasonrl.config.rm import DPOConfig, RMConfig
 
-    schema = SFTConfig if path.stem.startswith("pretrain") else RLConfig
+    schema = SFTConfig if path.stem.startswith(("pretrain", "sft_")) else RLConfig
     schema = {"rm_synth": RMConfig, "dpo_synth": DPOConfig}.get(path.stem, schema)
     cfg = load_config(path, schema=schema)
     again = load_config(save_resolved(cfg, tmp_path), schema=schema)

@@ -1,4 +1,4 @@
-"""`reasonrl` command line: train, eval, quickstart, sft, data synth, export, report, recipes.
+"""`reasonrl` command line: train, eval, quickstart, sft, rm, dpo, data, export, merge, report.
 
 One module per command, each with its own `main(argv)` and argparse parser; this module only
 dispatches, and imports a command's module when it runs, so `reasonrl --help` stays fast.
@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("reasonrl.cli.quickstart:main", "a few-minute RL run on CPU, end to end"),
     "sft": ("reasonrl.cli.sft:main", "supervised fine-tuning (e.g. the base checkpoint)"),
     "data synth": ("reasonrl.cli.data_synth:main", "generate synthetic DAG reasoning problems"),
+    "data rejection": ("reasonrl.cli.data_rejection:main",
+                       "shortest-correct samples of a model as SFT data (long2short)"),
+    "merge": ("reasonrl.cli.merge:main", "average two models' weights (long2short merge)"),
     "export": ("reasonrl.cli.export:main", "a checkpoint as a clean Hugging Face directory"),
     "report": ("reasonrl.cli.report:main", "write a static HTML report of a run"),
     "recipes": ("reasonrl.cli.recipes:main", "list recipes with their purpose"),
@@ -50,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser(
         "data", help="data tools (`reasonrl data synth --help`)", allow_abbrev=False
     )
-    data.add_argument("tool", choices=["synth"], help="synth: " + COMMANDS["data synth"][1])
+    tools = [name.split()[1] for name in COMMANDS if name.startswith("data ")]
+    data.add_argument("tool", choices=tools,
+                      help="; ".join(f"{t}: {COMMANDS['data ' + t][1]}" for t in tools))
     return parser
 
 

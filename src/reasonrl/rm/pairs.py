@@ -107,6 +107,33 @@ def strict_correct(sample: Sample, completion: Completion) -> bool:
     return bool(synth_reward(sample, completion.text, strict=True).verified)
 
 
+def sample_labelled(
+    model: Any,
+    tokenizer: Any,
+    samples: Sequence[Sample],
+    *,
+    n: int,
+    temperature: float,
+    max_new_tokens: int,
+    seed: int,
+) -> list[tuple[Sample, list[int], list[Completion], list[bool]]]:
+    """Sample `n` completions per problem with `model` (the local engine) and label each by the
+    strict reward: (sample, prompt ids, completions, strict-correct flags) per problem."""
+    from reasonrl.data.templates import prompt_token_ids
+    from reasonrl.rollout.base import SamplingParams
+    from reasonrl.rollout.registry import local_engine
+
+    engine = local_engine(model, tokenizer)
+    prompts = [prompt_token_ids(tokenizer, s) for s in samples]
+    params = SamplingParams(n=n, max_new_tokens=max_new_tokens, temperature=temperature,
+                            seed=seed)  # fmt: skip
+    groups = engine.generate(prompts, params)
+    return [
+        (sample, ids, list(comps), [strict_correct(sample, c) for c in comps])
+        for sample, ids, comps in zip(samples, prompts, groups, strict=True)
+    ]
+
+
 def synth_pairs(
     model: Any,
     tokenizer: Any,
@@ -125,34 +152,55 @@ def synth_pairs(
     Returns (pairs, stats) with stats `sampled_strict` (fraction of strict-correct samples),
     `problems_with_pairs` and `pairs`.
     """
-    from reasonrl.data.templates import prompt_token_ids
-    from reasonrl.rollout.base import SamplingParams
-    from reasonrl.rollout.registry import local_engine
-
-    engine = local_engine(model, tokenizer)
-    prompts = [prompt_token_ids(tokenizer, s) for s in samples]
-    params = SamplingParams(n=n, max_new_tokens=max_new_tokens, temperature=temperature,
-                            seed=seed)  # fmt: skip
-    groups = engine.generate(prompts, params)
+    labelled = sample_labelled(model, tokenizer, samples, n=n, temperature=temperature,
+                               max_new_tokens=max_new_tokens, seed=seed)  # fmt: skip
     rng = random.Random(seed)
     pairs: list[PreferencePair] = []
-    labelled = with_pairs = 0
-    for sample, ids, comps in zip(samples, prompts, groups, strict=True):
-        correct = [strict_correct(sample, c) for c in comps]
-        labelled += sum(correct)
+    right = with_pairs = total = 0
+    for sample, ids, comps, correct in labelled:
+        right, total = right + sum(correct), total + len(comps)
         got = pairs_of_group(sample, ids, comps, correct, builder=builder, max_pairs=max_pairs,
                              rng=rng, ratio=ratio)  # fmt: skip
         with_pairs += bool(got)
         pairs += got
-    total = max(1, sum(len(g) for g in groups))
-    stats = {"sampled_strict": labelled / total, "problems_with_pairs": float(with_pairs),
+    stats = {"sampled_strict": right / max(1, total), "problems_with_pairs": float(with_pairs),
              "pairs": float(len(pairs))}  # fmt: skip
     return pairs, stats
+
+
+def shortest_correct(completions: Sequence[Completion], correct: Sequence[bool]) -> int | None:
+    """Index of the shortest strict-correct completion (ties: the first), None without one:
+    Kimi k1.5's shortest rejection sampling (arXiv 2501.12599 §2.4)."""
+    good = [i for i, ok in enumerate(correct) if ok]
+    return min(good, key=lambda i: (len(completions[i].token_ids), i)) if good else None
+
+
+def shortest_rejection_rows(
+    labelled: Sequence[tuple[Sample, Sequence[int], Sequence[Completion], Sequence[bool]]],
+    *,
+    eos_text: str | None = None,
+) -> list[dict[str, Any]]:
+    """SFT rows (prompt, completion, id, op, tokens) of the shortest correct completion of each
+    problem; problems without a correct one are skipped. A trailing `eos_text` is cut from the
+    completion (SFT appends the EOS token itself)."""
+    rows = []
+    for sample, _ids, comps, correct in labelled:
+        best = shortest_correct(comps, correct)
+        if best is not None:
+            text = comps[best].text
+            text = text.removesuffix(eos_text) if eos_text else text
+            rows.append({"prompt": sample.prompt, "completion": text, "id": sample.id,
+                         "op": sample.meta.get("op"),
+                         "tokens": len(comps[best].token_ids)})  # fmt: skip
+    return rows
 
 
 __all__ = [
     "long2short_pairs",
     "pairs_of_group",
+    "sample_labelled",
+    "shortest_correct",
+    "shortest_rejection_rows",
     "strict_correct",
     "strict_pairs",
     "synth_pairs",
