@@ -125,10 +125,10 @@ def test_prefill_and_decode_match_hf_forward(case) -> None:
         k, v = pk[0].new_zeros(shape), pv[0].new_zeros(shape)
         for i in range(len(pk)):
             k[i, :, :, : tokens.shape[1]], v[i, :, :, : tokens.shape[1]] = pk[i], pv[i]
+        k = k.transpose(3, 4).contiguous()  # decode_step's key layout (nL, W, kvh, hd, C)
         rope, positions = rope_table(w, capacity), lengths.clone()
         for step in range(follow.shape[1] - 1):
-            span = int(positions.max()) + 1
-            got.append(decode_step(w, follow[:, step], positions, k, v, span, rope))
+            got.append(decode_step(w, follow[:, step], positions, k, v, rope))
             positions = positions + 1
         worst = 0.0
         for i, p in enumerate(prompts):

@@ -100,6 +100,24 @@ def test_early_exit_engine_matches_naive_loop(model, tokenizer, params, max_batc
         assert engine.stats["prefill_calls"] > 1  # the refill path ran
 
 
+@pytest.mark.parametrize(("eos", "max_batch_size"), [(None, 256), (EOS, 2)])
+def test_cache_width_growth_matches_naive_loop(model, tokenizer, eos, max_batch_size) -> None:
+    """70 new tokens cross the 32-column width steps of the cache twice (`ActiveRows.reserve`);
+    with EOS and 2 rows at a time, refilled rows also join a batch whose cache is wider."""
+    params = SamplingParams(n=1, max_new_tokens=70, seed=5)
+    engine = HFEngine(
+        model,
+        tokenizer,
+        dtype="fp32",
+        max_batch_size=max_batch_size,
+        eos_token_id=[] if eos is None else eos,
+    )
+    out = engine.generate(PROMPTS, params)
+    ref = naive_generate(model, PROMPTS, params, eos=eos)
+    assert _tokens(out) == [[tuple(t) for t, _ in group] for group in ref]
+    assert max(len(c.token_ids) for group in out for c in group) > 40  # the width did grow
+
+
 def test_llama_architecture_matches_naive_loop(tokenizer) -> None:
     model = tiny_model(1, llama=True)
     params = SamplingParams(n=2, max_new_tokens=8, seed=1)

@@ -11,7 +11,12 @@ batch is narrowed. Only the moved rows' used cache columns are copied, so removi
 over a whole generation copies about one batch worth of cache, however the finishes spread.
 Row order therefore changes; each row carries its prompt / sample index and its sampling key.
 
-Shapes: W rows, C cache columns, M = max_new_tokens, nL layers, kvh kv-heads, hd head dim.
+Cache width: the decode step attends over the whole (contiguous) cache width Cw, so Cw follows
+the longest row: it starts at the longest prompt + 1 rounded up to `_WIDTH_STEP` columns and grows
+by that step (`ActiveRows.reserve`, one copy every 32 steps) up to the capacity C.
+
+Shapes: W rows, C cache capacity, Cw <= C its current width, M = max_new_tokens, nL layers, kvh
+kv-heads, hd head dim.
 """
 
 from __future__ import annotations
@@ -27,20 +32,29 @@ from reasonrl.rollout.sampling import sample_next
 from reasonrl.rollout.stops import StopChecker
 from reasonrl.types import FinishReason
 
+# Columns the cache width grows by: wide enough that growing (a copy of the cache) is rare, narrow
+# enough that attention over the masked tail stays cheap (< 32 wasted columns per row).
+_WIDTH_STEP = 32
+
+
+def _width_for(span: int, capacity: int) -> int:
+    """The cache width for `span` columns: rounded up to `_WIDTH_STEP`, at most `capacity`."""
+    return min(capacity, -(-span // _WIDTH_STEP) * _WIDTH_STEP)
+
 
 @dataclass(slots=True)
 class ActiveRows:
     """Everything the decode loop keeps per row; tensors are (W, ...) and share the row order."""
 
-    k: torch.Tensor  # (nL, W, kvh, C, hd) ragged key cache
-    v: torch.Tensor  # (nL, W, kvh, C, hd)
+    k: torch.Tensor  # (nL, W, kvh, hd, Cw) ragged key cache, transposed (decoder.decode_step)
+    v: torch.Tensor  # (nL, W, kvh, Cw, hd)
     positions: torch.Tensor  # (W,) int64 cache column where `pending` goes = tokens cached
     pending: torch.Tensor  # (W,) int64 last sampled token, not yet in the cache
     keys: torch.Tensor  # (W, 2) int64 sampling keys
     ngen: torch.Tensor  # (W,) int64 response tokens sampled so far
     out_tokens: torch.Tensor  # (W, M) int64 response tokens
     out_logprobs: torch.Tensor  # (W, M) float32 their log-probs
-    rope: tuple[torch.Tensor, torch.Tensor]  # cos/sin tables (C, hd)
+    rope: tuple[torch.Tensor, torch.Tensor]  # cos/sin tables (C, hd): C = the capacity
     prompt_of: list[int]  # host: which prompt / sample each row is
     sample_of: list[int]
     pos_host: list[int]  # host mirror of `positions` (gives the attention span without a sync)
@@ -55,6 +69,18 @@ class ActiveRows:
     def span_after_step(self) -> int:
         """Columns the next decode step touches: every row writes at its position."""
         return max(self.pos_host) + 1
+
+    def reserve(self, span: int) -> None:
+        """Widen the cache (zero-filled new columns) so that it holds at least `span` columns."""
+        width = self.k.shape[-1]
+        if span <= width:
+            return
+        new = _width_for(span, self.rope[0].shape[0])
+        k = self.k.new_zeros((*self.k.shape[:-1], new))
+        v = self.v.new_zeros((*self.v.shape[:3], new, self.v.shape[-1]))
+        k[..., :width] = self.k
+        v[:, :, :, :width] = self.v
+        self.k, self.v = k, v
 
     def record(self, tokens: torch.Tensor, logprobs: torch.Tensor) -> None:
         """Store this step's samples; every row advances one position."""
@@ -104,7 +130,7 @@ def remove_rows(batch: ActiveRows, rows: Sequence[int]) -> ActiveRows:
     if movers:
         dst, src = torch.tensor(holes), torch.tensor(movers)
         span = max(batch.pos_host[r] for r in movers) + 1
-        batch.k[:, dst, :, :span] = batch.k[:, src, :, :span]
+        batch.k[:, dst, :, :, :span] = batch.k[:, src, :, :, :span]
         batch.v[:, dst, :, :span] = batch.v[:, src, :, :span]
         for name in ("positions", "pending", "keys", "ngen", "out_tokens", "out_logprobs"):
             tensor = getattr(batch, name)
@@ -165,11 +191,15 @@ def admit_rows(
     old = batch if batch is not None and batch.size > 0 else None
     n_old = 0 if old is None else old.size
     rows_new = len(items) * n
-    shape = (len(pk), n_old + rows_new, pk[0].shape[1], capacity, pk[0].shape[3])
+    cols = _width_for(width + 1, capacity)  # room for the first decode step's token
+    if old is not None:
+        cols = max(cols, old.k.shape[-1])
+    n_layers, kvh, head_dim = len(pk), pk[0].shape[1], pk[0].shape[3]
     # zeros, not empty: unused columns are masked with -inf, and 0 * NaN garbage would be NaN
-    k, v = pk[0].new_zeros(shape), pv[0].new_zeros(shape)
+    k = pk[0].new_zeros((n_layers, n_old + rows_new, kvh, head_dim, cols))
+    v = pv[0].new_zeros((n_layers, n_old + rows_new, kvh, cols, head_dim))
     for i in range(len(pk)):  # each prompt's keys/values copied to its G rows
-        k[i, n_old:].unflatten(0, (len(items), n))[..., :width, :] = pk[i][:, None]
+        k[i, n_old:].unflatten(0, (len(items), n))[..., :width] = pk[i].transpose(2, 3)[:, None]
         v[i, n_old:].unflatten(0, (len(items), n))[..., :width, :] = pv[i][:, None]
     out_tokens = torch.zeros((rows_new, params.max_new_tokens), dtype=torch.int64)
     out_logprobs = torch.zeros((rows_new, params.max_new_tokens), dtype=torch.float32)
@@ -200,7 +230,7 @@ def admit_rows(
 def _concat(old: ActiveRows, new: ActiveRows, k: torch.Tensor, v: torch.Tensor) -> ActiveRows:
     """Join two batches; `k`/`v` already hold `new`'s rows after `old.size` rows of space."""
     span = max(old.pos_host) + 1
-    k[:, : old.size, :, :span] = old.k[:, :, :, :span]
+    k[:, : old.size, :, :, :span] = old.k[:, :, :, :, :span]
     v[:, : old.size, :, :span] = old.v[:, :, :, :span]
     return ActiveRows(
         k=k,

@@ -19,10 +19,12 @@ with distinct long/short factors), sliding windows that can bite, non-silu MLPs,
 
 KV layout ("ragged"): every row's sequence starts at column 0 of the cache; row r holds `length[r]`
 valid columns. Prompts are prefilled right-padded, so no row is ever shifted; a decode step writes
-column `length[r]` of each row and attends to columns `<= length[r]`.
+column `length[r]` of each row and attends to columns `<= length[r]`. Keys are stored transposed
+(nL, W, kvh, hd, Cw) and values as (nL, W, kvh, Cw, hd), both contiguous per layer, so the decode
+step's two batched products read the buffers in place (see `decode_step`).
 
 Shapes: W rows, P prompts, Lp padded prompt length, C cache capacity, H hidden, V vocabulary,
-nL layers, kvh key/value heads, hd head dim.
+nL layers, kvh key/value heads, hd head dim, Cw <= C the cache's current width.
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ _MLP_CHUNK = 512
 def _mlp_residual(w: DecoderWeights, layer: _Layer, x: torch.Tensor) -> torch.Tensor:
     """x + MLP(RMSNorm(x)), row chunk by row chunk."""
     if x.shape[0] <= _MLP_CHUNK:
-        return x + _mlp(layer, _rms_norm(x, layer.ln2, w.eps, w.dtype)).float()
+        return x + _mlp(layer, _rms_norm(x, layer.ln2, w.eps, w.dtype))  # promotes to fp32
     out = torch.empty_like(x)
     for i in range(0, x.shape[0], _MLP_CHUNK):
         part = x[i : i + _MLP_CHUNK]
@@ -368,44 +370,51 @@ def decode_step(
     positions: torch.Tensor,
     k_cache: torch.Tensor,
     v_cache: torch.Tensor,
-    span: int,
     rope: tuple[torch.Tensor, torch.Tensor],
 ) -> torch.Tensor:
     """Append one token per row to the cache (in place) and return the next-token logits.
 
+    Attention runs over the cache's whole width Cw (columns past a row's position are masked with
+    -inf and get probability exactly 0), so both bmm operands are the contiguous per-layer
+    buffers: a bf16 `bmm` copies any strided (sliced) operand first, which cost more than the
+    product itself here (~half of a decode step at 70 rows x 140 columns, issue 24). The caller
+    keeps Cw close to the longest row (`active.ActiveRows.reserve`, 32-column steps).
+
     Args:
         w: packed weights.
         tokens: (W,) int64 token fed at this step.
-        positions: (W,) int64 its position = the row's current length; it is written there.
-        k_cache, v_cache: (nL, W, kvh, C, hd) ragged caches, updated in place.
-        span: max(positions) + 1, the columns any row can attend to (a host int: no sync).
-        rope: `rope_table(w, C)`, computed once per generation.
+        positions: (W,) int64 its position = the row's current length; it is written there
+            (< Cw).
+        k_cache: (nL, W, kvh, hd, Cw) ragged key cache, TRANSPOSED (keys along the last axis, so
+            q @ K^T reads it as stored); updated in place.
+        v_cache: (nL, W, kvh, Cw, hd) ragged value cache, updated in place.
+        rope: `rope_table(w, C)` for C >= Cw, computed once per generation.
 
     Returns:
         (W, V) float32 logits.
     """
-    rows = torch.arange(tokens.shape[0])
-    groups = w.n_heads // w.n_kv_heads
-    # additive mask (W*kvh, g, span): column j visible to row r iff j <= positions[r]
-    n_rows, kvh = tokens.shape[0], w.n_kv_heads
-    hidden = torch.arange(span)[None, :] > positions[:, None]  # (W, span)
-    mask = torch.zeros(hidden.shape, dtype=w.dtype).masked_fill_(hidden, float("-inf"))
-    mask = mask[:, None, None, :].expand(n_rows, kvh, groups, span).reshape(-1, groups, span)
+    n_rows, kvh, width = tokens.shape[0], w.n_kv_heads, k_cache.shape[-1]
+    rows = torch.arange(n_rows)
+    groups = w.n_heads // kvh
+    # additive mask (W*kvh, 1, Cw), broadcast over the g query heads of a kv head:
+    # column j visible to row r iff j <= positions[r]
+    hidden = (torch.arange(width)[None, :] > positions[:, None])[:, None, None, :]
+    mask = torch.zeros((n_rows, kvh, 1, width), dtype=w.dtype).masked_fill_(hidden, float("-inf"))
+    mask = mask.view(-1, 1, width)
     scale = w.head_dim**-0.5
     x = w.embed[tokens]  # (W, H)
     cos, sin = rope[0][positions][:, None, :], rope[1][positions][:, None, :]
     for i, layer in enumerate(w.layers):
         q, k, v = _qkv(w, layer, x, cos, sin)
-        k_cache[i, rows, :, positions] = k
-        v_cache[i, rows, :, positions] = v
-        # grouped-query attention without repeating K/V: one (g, hd) x (hd, span) product per
-        # (row, kv head), the (W*kvh, span, hd) cache slices are views
-        keys = k_cache[i, :, :, :span].flatten(0, 1)
+        k_cache[i][rows, :, :, positions] = k
+        v_cache[i][rows, :, positions] = v
+        # grouped-query attention without repeating K/V: one (g, hd) x (hd, Cw) product per
+        # (row, kv head); the (W*kvh, hd, Cw) / (W*kvh, Cw, hd) operands are views
         scores = torch.baddbmm(
-            mask, q.reshape(-1, groups, w.head_dim), keys.transpose(1, 2), alpha=scale
+            mask, q.reshape(-1, groups, w.head_dim), k_cache[i].flatten(0, 1), alpha=scale
         )
         probs = torch.softmax(scores.float(), dim=-1).to(w.dtype)
-        attn = torch.bmm(probs, v_cache[i, :, :, :span].flatten(0, 1)).view(n_rows, -1)
-        x = x + F.linear(attn, layer.wo, layer.bo).float()
+        attn = torch.bmm(probs, v_cache[i].flatten(0, 1)).view(n_rows, -1)
+        x = x + F.linear(attn, layer.wo, layer.bo)  # promotes to float32: same sum as .float()
         x = _mlp_residual(w, layer, x)
     return _logits(w, x)

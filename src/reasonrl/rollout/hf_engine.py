@@ -3,6 +3,9 @@
 How it stays fast on a CPU (numbers in benchmarks/README.md):
 - its own fused forward with a preallocated ragged KV cache (`decoder.py`); bf16 matmuls where
   the CPU has native bf16 (on AVX2-only CPUs bf16 is ~10x slower than fp32: "auto" avoids it);
+- decode attention reads the cache in place: keys stored transposed, both buffers contiguous and
+  only as wide as the longest row (+ < 32 columns), because a bf16 `bmm` copies a sliced operand
+  first (that copy was about a third of the quickstart's generation time, issue 24);
 - each prompt is prefilled once and its keys/values copied to its G = n sample rows;
 - finished rows leave the batch at once (swap-remove, `batch.remove_rows`) and, when more
   sequences wait than `max_batch_size` allows, free rows are refilled with new prompts
@@ -166,9 +169,8 @@ class HFEngine:
 
     def _step(self, w: DecoderWeights, batch: ActiveRows, params: SamplingParams) -> None:
         """One decode step for every row of the batch."""
-        logits = decode_step(
-            w, batch.pending, batch.positions, batch.k, batch.v, batch.span_after_step(), batch.rope
-        )
+        batch.reserve(batch.span_after_step())
+        logits = decode_step(w, batch.pending, batch.positions, batch.k, batch.v, batch.rope)
         tokens, logprobs = sample_next(
             logits,
             batch.keys,
