@@ -20,6 +20,10 @@ class SFTModelConfig(ConfigModel):
     tokenizer for a checkpoint, `synth` for a fresh model. Only with a fresh model size."""
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
     """torch device for training (checked before anything is built); batches are moved to it."""
+    tool_tokens: bool = False
+    """Append the synth tokenizer's tool tags (`<code>`, `<output>`, ...) and grow the model's
+    embeddings before training (`tasks.synth.add_tool_tokens`), so a base such as
+    builtin:synth-micro can learn tool calls; the saved model keeps them (recipes/agent_prime)."""
 
 
 class SFTDataConfig(ConfigModel):

@@ -69,8 +69,10 @@ class SynthSource:
         modes: Sequence[str] = ("forward",),
         seed: int = 0,
         fits: Callable[[Sample], bool] | None = None,
+        magnitude: str = "small",
     ) -> None:
         self.ops, self.contexts, self.modes = list(ops), list(contexts), list(modes)
+        self.magnitude = magnitude  # generate_problem's: "small" or "large" (the tool task)
         self._rng = random.Random(seed)
         self.drawn = 0
         self.fits = fits
@@ -86,7 +88,9 @@ class SynthSource:
             op = self._rng.choice(self.ops)
             context = self._rng.choice(self.contexts)
             mode = self._rng.choice(self.modes)
-            problem = generate_problem(op, rng=self._rng, context=context, mode=mode)
+            problem = generate_problem(
+                op, rng=self._rng, context=context, mode=mode, magnitude=self.magnitude
+            )
             if is_heldout(problem):  # evaluation problems are never trained on
                 continue
             sample = row_to_sample(problem_to_row(problem))

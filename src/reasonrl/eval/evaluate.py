@@ -166,6 +166,29 @@ def evaluate(
                             greedy=greedy, seed=seed)  # fmt: skip
     prompts = [prompt_token_ids(tokenizer, s, prompt_format) for s in samples]
     groups = engine.generate(prompts, params)
+    settings = {"samples_per_problem": n, "temperature": None if greedy else temperature,
+                "greedy": greedy, "max_new_tokens": max_new_tokens, "seed": seed,
+                "problems": len(samples)}  # fmt: skip
+    if prompt_format is not None and prompt_format != PromptFormat():  # recorded when not as is
+        settings |= {"template": prompt_format.template, "system_prompt": prompt_format.system,
+                     "instruction": prompt_format.instruction}  # fmt: skip
+    return score_groups(samples, groups, settings, reward_fn=reward_fn, keep_text=keep_text,
+                        reward_timeout_s=reward_timeout_s)  # fmt: skip
+
+
+def score_groups(
+    samples: Sequence[Sample],
+    groups: Sequence[Sequence[Completion]],
+    settings: dict[str, Any],
+    *,
+    reward_fn: RewardFn | None = None,
+    keep_text: bool = False,
+    reward_timeout_s: float | None = None,
+) -> EvalResult:
+    """Score already sampled completions (`groups[i]` for `samples[i]`, n =
+    `settings["samples_per_problem"]` each) into an EvalResult: what `evaluate` does after
+    sampling, and what a multi-turn evaluation calls on its episodes' transcripts."""
+    n = int(settings["samples_per_problem"])
     reward = reward_fn or default_reward
     records = [
         score_problem(s, comps, reward, keep_text=keep_text, timeout_s=reward_timeout_s)
@@ -175,12 +198,6 @@ def evaluate(
     for rec in records:
         by_group.setdefault(rec.group, []).append(rec)
     per_op = {g: group_metrics(by_group[g], n) for g in sorted(by_group, key=_group_key)}
-    settings = {"samples_per_problem": n, "temperature": None if greedy else temperature,
-                "greedy": greedy, "max_new_tokens": max_new_tokens, "seed": seed,
-                "problems": len(samples)}  # fmt: skip
-    if prompt_format is not None and prompt_format != PromptFormat():  # recorded when not as is
-        settings |= {"template": prompt_format.template, "system_prompt": prompt_format.system,
-                     "instruction": prompt_format.instruction}  # fmt: skip
     return EvalResult(group_metrics(records, n), per_op, settings, records)
 
 

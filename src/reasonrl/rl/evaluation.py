@@ -69,6 +69,7 @@ def heldout_samples(cfg: RLConfig) -> list[Sample]:
         cfg.eval.problems_per_op,
         contexts=cfg.data.contexts,
         modes=cfg.data.modes,
+        magnitude=cfg.data.magnitude,
         seed=EVAL_SEED,
         split="heldout",
     )
@@ -135,6 +136,8 @@ def run_eval(
     from reasonrl.eval.evaluate import evaluate
 
     e = cfg.eval
+    if cfg.env.kind != "single_turn":  # tool episodes, scored on their transcripts
+        return run_env_eval(model, tokenizer, samples, cfg, engine=engine, reward_fn=reward_fn)
     result = evaluate(
         model,
         tokenizer,
@@ -151,12 +154,71 @@ def run_eval(
     return result.to_dict()
 
 
+def run_env_eval(
+    model: Any,
+    tokenizer: Any,
+    samples: Sequence[Sample],
+    cfg: RLConfig,
+    *,
+    engine: Any = None,
+    reward_fn: RewardFn | None = None,
+    factory: Any = None,
+) -> dict[str, Any]:
+    """`run_eval` through the run's environment (env.kind=tool): `envs.rollout.run_episodes`
+    plays each held-out problem's episodes with the `eval` section's sampling settings and
+    EVAL_SEED, and each transcript is scored by `reward_fn` (None = the synthetic task's
+    process-verified reward, which reads tool traces: its `verified` gives strict pass@k).
+    The result has run_eval's keys plus "env": the episodes' `episode_metrics` without the
+    `env/` prefix (tool_calls per episode, tool_error_rate, turns_mean, finish/<reason>, ...).
+    `factory` None = `rl.envs.make_env_factory(cfg, tokenizer)`."""
+    from reasonrl.data.templates import PromptFormat
+    from reasonrl.envs.rollout import episode_metrics, run_episodes
+    from reasonrl.eval.evaluate import score_groups
+    from reasonrl.rl.envs import decoder, make_env_factory
+    from reasonrl.rollout.base import SamplingParams
+
+    e = cfg.eval
+    if engine is None:
+        from reasonrl.rollout.registry import local_engine
+
+        engine = local_engine(model, tokenizer)
+    greedy = e.temperature == 0
+    n = 1 if greedy else e.samples
+    max_new = e.max_new_tokens or cfg.rollout.max_new_tokens
+    params = SamplingParams(n=n, max_new_tokens=max_new, temperature=e.temperature,
+                            greedy=greedy, seed=EVAL_SEED)  # fmt: skip
+    factory = factory or make_env_factory(cfg, tokenizer)
+    episodes = run_episodes(engine, factory, samples, params, decode=decoder(tokenizer),
+                            workers=cfg.env.workers)  # fmt: skip
+    groups = [[ep.completion() for ep in row] for row in episodes]
+    settings = {"samples_per_problem": n, "temperature": None if greedy else e.temperature,
+                "greedy": greedy, "max_new_tokens": max_new, "seed": EVAL_SEED,
+                "problems": len(samples), "env": cfg.env.kind, "tool": cfg.env.tool}  # fmt: skip
+    fmt = PromptFormat.from_config(cfg)
+    if fmt != PromptFormat():
+        settings |= {"template": fmt.template, "system_prompt": fmt.system,
+                     "instruction": fmt.instruction}  # fmt: skip
+    result = score_groups(samples, groups, settings, reward_fn=reward_fn,
+                          reward_timeout_s=cfg.reward.timeout_s).to_dict()  # fmt: skip
+    env = episode_metrics([c for row in groups for c in row])
+    result["env"] = {k.removeprefix("env/"): v for k, v in env.items()}
+    result["env"].setdefault("tool_error_rate", 0.0)  # no call made: no error either
+    result["env"].setdefault("tool_calls", 0.0)
+    return result
+
+
+# The env keys of a tool evaluation logged as eval/<key> (the rest are in eval_step{N}.json).
+ENV_KEYS = ("tool_calls", "tool_error_rate", "turns_mean")
+
+
 def eval_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The `eval/` keys of metrics.jsonl from a `run_eval` result.
 
     Overall: `eval/pass@1`, `eval/pass@n`, `eval/strict_pass@1`, `eval/strict_pass@n`,
     `eval/maj@n` (n = samples per problem; strict_* only for process-verified rewards),
-    `eval/mean_tokens`, `eval/truncated`. Per group, when there are groups (ops):
+    `eval/mean_tokens`, `eval/truncated`; with env.kind=tool also `eval/tool_calls` (per
+    episode), `eval/tool_error_rate` (failed / all calls), `eval/turns_mean`. Per group, when
+    there are groups (ops):
     `eval/op{g}/pass@1`, `eval/op{g}/strict_pass@1`.
     """
     n = int(result["settings"]["samples_per_problem"])
@@ -164,6 +226,8 @@ def eval_metrics(result: dict[str, Any]) -> dict[str, float]:
     wanted = ["pass@1", f"pass@{n}", "strict_pass@1", f"strict_pass@{n}", f"maj@{n}",
               "mean_tokens", "truncated"]  # fmt: skip
     out = {f"eval/{k}": float(overall[k]) for k in dict.fromkeys(wanted) if k in overall}
+    env = result.get("env") or {}
+    out |= {f"eval/{k}": float(env[k]) for k in ENV_KEYS if k in env}
     per_op = result["per_op"]
     if set(per_op) != {"all"}:
         for group, values in per_op.items():

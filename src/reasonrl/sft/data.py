@@ -31,14 +31,24 @@ from reasonrl.types import Sample
 
 @dataclass(frozen=True, slots=True)
 class TokenizedRow:
-    """One training sequence: prompt ids then completion ids (ending in EOS)."""
+    """One training sequence: prompt ids then completion ids (ending in EOS).
+
+    token_mask: per completion token, 1.0 = trained, 0.0 = observation (a tool's `<output>`
+    span, never predicted by the policy); None = every completion token is trained.
+    """
 
     prompt_ids: tuple[int, ...]
     completion_ids: tuple[int, ...]
     weight: float = 1.0
+    token_mask: tuple[float, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.prompt_ids) + len(self.completion_ids)
+
+    @property
+    def masked_tokens(self) -> int:
+        """Completion tokens with mask 0 (tool outputs)."""
+        return 0 if self.token_mask is None else sum(1 for m in self.token_mask if m == 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +58,8 @@ class SFTBatch:
     input_ids    (R, L) long   prompt + completion, right-padded with pad_id
     loss_weight  (R, L) float  weight of predicting input_ids[:, t] from positions < t:
                                row weight on completion tokens, 0 on prompt and padding
-    n_tokens     int           number of completion tokens (unweighted), for normalising
+    n_tokens     int           number of trained completion tokens (unweighted; tool outputs
+                               not counted), for normalising
     """
 
     input_ids: torch.Tensor
@@ -85,13 +96,47 @@ def encode_row(
         prompt_ids = prompt_token_ids(tokenizer, sample, prompt_format)
     except ValueError as exc:  # a template field the row lacks
         raise ValueError(f"{where}: {exc}") from None
-    completion_ids = list(tokenizer(row["completion"], add_special_tokens=False)["input_ids"])
+    completion_ids, mask = completion_tokens(tokenizer, row["completion"])
     eos = tokenizer.eos_token_id
     if eos is not None and (not completion_ids or completion_ids[-1] != eos):
         completion_ids.append(eos)
+        mask.append(1.0)
     if not completion_ids:
         raise ValueError(f"{where}: empty completion")
-    return TokenizedRow(tuple(prompt_ids), tuple(completion_ids), float(weight))
+    token_mask = tuple(mask) if 0.0 in mask else None
+    return TokenizedRow(tuple(prompt_ids), tuple(completion_ids), float(weight), token_mask)
+
+
+def completion_tokens(tokenizer: Any, text: str) -> tuple[list[int], list[float]]:
+    """Token ids of a completion and their loss mask: 0.0 on the tokens of its tool-output
+    spans (`<output>...</output>`, tags included: `tasks.synth.tooltrace.tool_output_spans`),
+    1.0 elsewhere (AgentMath's observation masking; what RL's `loss_mask` does to inserted
+    observation tokens).
+
+    With spans, the text is tokenized piece by piece at the span boundaries, as the tool env
+    tokenizes an observation on its own and appends it (token in, token out), so the SFT
+    sequence is the one an RL episode would hold; without spans it is one call, as before.
+    """
+    from reasonrl.tasks.synth.tooltrace import tool_output_spans
+
+    def ids(piece: str) -> list[int]:
+        return list(tokenizer(piece, add_special_tokens=False)["input_ids"]) if piece else []
+
+    spans = tool_output_spans(text)
+    if not spans:
+        out = ids(text)
+        return out, [1.0] * len(out)
+    tokens: list[int] = []
+    mask: list[float] = []
+    cursor = 0
+    for start, end in spans:
+        for piece, weight in ((text[cursor:start], 1.0), (text[start:end], 0.0)):
+            piece_ids = ids(piece)
+            tokens += piece_ids
+            mask += [weight] * len(piece_ids)
+        cursor = end
+    tail = ids(text[cursor:])
+    return tokens + tail, mask + [1.0] * len(tail)
 
 
 def encode_rows(
@@ -155,7 +200,9 @@ def collate_sft(rows: Sequence[TokenizedRow], *, pad_id: int) -> SFTBatch:
         ids = row.prompt_ids + row.completion_ids
         input_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         loss_weight[i, len(row.prompt_ids) : len(ids)] = row.weight
-        n_tokens += len(row.completion_ids)
+        if row.token_mask is not None:  # tool outputs: weight exactly 0
+            loss_weight[i, len(row.prompt_ids) : len(ids)] *= torch.tensor(row.token_mask)
+        n_tokens += len(row.completion_ids) - row.masked_tokens
     return SFTBatch(input_ids=input_ids, loss_weight=loss_weight, n_tokens=n_tokens)
 
 

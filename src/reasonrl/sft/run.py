@@ -47,6 +47,10 @@ def build_model_and_tokenizer(cfg: SFTConfig) -> tuple[Any, Any]:
         model, tokenizer = load_policy(init, dtype="fp32")
         if tok_spec not in (None,):
             raise ValueError(f"model.tokenizer={tok_spec!r} is only valid with a fresh model size")
+    if cfg.model.tool_tokens:  # the tool tags, same ids as build_synth_tokenizer(tools=True)
+        from reasonrl.tasks.synth.tokenizer import add_tool_tokens
+
+        add_tool_tokens(tokenizer, model)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(cfg.model.device)

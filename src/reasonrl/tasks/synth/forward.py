@@ -64,6 +64,9 @@ class _Draw:
     max_value: int
     remaining: int
     depth: int = 2
+    const_min: int = 1  # smallest literal constant (Magnitude.const_min)
+    times_prob: float = 0.5  # chance that a constant operation multiplies (Magnitude.times_prob)
+    const_op_weight: float = _ACTION_WEIGHTS["const_op"]  # Magnitude.const_op_weight
     nodes: list[GoldNode] = field(default_factory=list)
     values: dict[str, int] = field(default_factory=dict)
     dangling: list[str] = field(default_factory=list)
@@ -194,17 +197,18 @@ def _pick_parents(draw: _Draw, k: int) -> list[str] | None:
 def _operate(draw: _Draw, action: str, parents: list[str]) -> tuple[str, int | None, int] | None:
     """Choose kind, constant and value for `action` on `parents`; None if no variant fits."""
     rng, vals, top = draw.rng, [draw.values[p] for p in parents], draw.max_value
+    lo = draw.const_min
     if action == "const":
-        c = rng.randint(1, draw.number_range - 1)
+        c = rng.randint(lo, draw.number_range - 1)
         return CONST, c, c
     if action == "alias":
         return ALIAS, None, vals[0]
     if action == "const_op":
-        if draw.number_range > 2 and rng.random() < 0.5:
-            c = rng.randint(2, draw.number_range - 1)
+        if draw.number_range > max(2, lo) and rng.random() < draw.times_prob:
+            c = rng.randint(max(2, lo), draw.number_range - 1)
             if c * vals[0] <= top:
                 return CONST_TIMES, c, c * vals[0]
-        c = rng.randint(1, draw.number_range - 1)
+        c = rng.randint(lo, draw.number_range - 1)
         return (CONST_PLUS, c, c + vals[0]) if c + vals[0] <= top else None
     if action == "binary" and (rng.random() < 0.5 or sum(vals) > top):
         return DIFF, None, abs(vals[0] - vals[1])
@@ -314,7 +318,7 @@ def _grow(draw: _Draw) -> None:
         _forced_join(draw)
         return
     actions = list(_ACTION_WEIGHTS)
-    weights = list(_ACTION_WEIGHTS.values())
+    weights = [draw.const_op_weight if a == "const_op" else w for a, w in _ACTION_WEIGHTS.items()]
     if draw.depth == 3:
         actions.append("unit_total")
         weights.append(_UNIT_TOTAL_WEIGHT)
@@ -357,15 +361,46 @@ def _add_distractors(draw: _Draw, count: int) -> list[GoldNode]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Magnitude:
+    """How large the numbers of a problem are.
+
+    "small" (the paper's setting): constants 1..4, values <= 99, a constant operation multiplies
+    half the time. "large" (the tool task, issue 18): 3-digit constants, values <= 999,999,
+    constant operations twice as likely and 80% of them products, so many steps are 3-digit x
+    3-digit multiplications (and 6-digit sums) that a tiny model cannot do in its head but a
+    `<code>` call can.
+    """
+
+    const_min: int
+    number_range: int
+    max_value: int
+    times_prob: float
+    const_op_weight: float = _ACTION_WEIGHTS["const_op"]
+
+
+MAGNITUDES: dict[str, Magnitude] = {
+    "small": Magnitude(const_min=1, number_range=5, max_value=99, times_prob=0.5),
+    "large": Magnitude(
+        const_min=100, number_range=1000, max_value=999_999, times_prob=0.8, const_op_weight=4.0
+    ),
+}
+
+
 def draw_forward(
     op: int, rng: random.Random, ctx: Context, number_range: int, max_value: int,
-    distractors: tuple[int, int], depth: int = 2,
+    distractors: tuple[int, int], depth: int = 2, *, magnitude: str = "small",
 ) -> tuple[list[GoldNode], list[GoldNode]]:  # fmt: skip
     """Needed nodes (topological order, exactly `op` ops) and distractor nodes of one draw.
 
-    Raises RetryProblem on a dead end; see the module docstring for the construction.
+    magnitude: a MAGNITUDES key; its const_min and times_prob apply (number_range and max_value
+    are the arguments). Raises RetryProblem on a dead end; see the module docstring.
     """
-    draw = _Draw(rng, ctx, number_range, max_value, remaining=op, depth=depth)
+    mag = MAGNITUDES[magnitude]
+    draw = _Draw(
+        rng, ctx, number_range, max_value, remaining=op, depth=depth,
+        const_min=mag.const_min, times_prob=mag.times_prob, const_op_weight=mag.const_op_weight,
+    )  # fmt: skip
     while draw.remaining > 0:
         _grow(draw)
     if len(draw.dangling) != 1:  # invariant of `fits`; kept as a guard
@@ -375,10 +410,12 @@ def draw_forward(
 
 def forward_problem(
     op: int, rng: random.Random, ctx: Context, number_range: int, max_value: int,
-    distractors: tuple[int, int], depth: int = 2,
+    distractors: tuple[int, int], depth: int = 2, *, magnitude: str = "small",
 ) -> SynthProblem:  # fmt: skip
     """One forward-mode problem: the question asks for the last node (raises RetryProblem)."""
-    nodes, extra = draw_forward(op, rng, ctx, number_range, max_value, distractors, depth)
+    nodes, extra = draw_forward(
+        op, rng, ctx, number_range, max_value, distractors, depth, magnitude=magnitude
+    )
     answer = nodes[-1].value
     return assemble(
         nodes, extra, rng, context=ctx.key, mode="forward", trace=forward_trace(nodes, answer),

@@ -10,13 +10,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from reasonrl.tasks.synth.forward import forward_problem
+from reasonrl.tasks.synth.forward import MAGNITUDES, forward_problem
 from reasonrl.tasks.synth.problem import RetryProblem, SynthProblem
 from reasonrl.tasks.synth.reverse import reverse_problem
-from reasonrl.tasks.synth.vocab import Context, get_context
+from reasonrl.tasks.synth.vocab import get_context
 
-# (op, rng, ctx, number_range, max_value, distractors, depth) -> problem; raises RetryProblem.
-Drawer = Callable[[int, random.Random, Context, int, int, tuple[int, int], int], SynthProblem]
+# (op, rng, ctx, number_range, max_value, distractors, depth, *, magnitude) -> problem; raises
+# RetryProblem.
+Drawer = Callable[..., SynthProblem]
 _DRAWERS: dict[str, Drawer] = {"forward": forward_problem, "reverse": reverse_problem}
 MODES = tuple(_DRAWERS)  # ("forward", "reverse")
 
@@ -42,11 +43,12 @@ def generate_problem(
     rng: random.Random,
     context: str = "zoo",
     mode: str = "forward",
-    number_range: int = 5,
-    max_value: int = 99,
+    number_range: int | None = None,
+    max_value: int | None = None,
     max_tries: int = 200,
     distractors: tuple[int, int] = (1, 3),
     depth: int = 2,
+    magnitude: str = "small",
 ) -> SynthProblem:
     """Draw one problem with exactly `op` operations.
 
@@ -59,16 +61,27 @@ def generate_problem(
         op: exact number of operations of the needed graph (>= 1).
         rng: the only source of randomness; same state => same problem on any machine.
         context: "zoo" | "school" | "movie". mode: "forward" | "reverse".
-        number_range: constants are drawn from 1..number_range-1 (paper default 5).
-        max_value: largest allowed value of any quantity (99 keeps numbers single tokens).
+        number_range: constants are drawn from const_min..number_range-1 (None: the
+            magnitude's, 5 for "small", the paper default).
+        max_value: largest allowed value of any quantity (None: the magnitude's; 99 for "small"
+            keeps numbers single tokens).
         max_tries: draws before giving up (rejection-sampling cap).
         distractors: inclusive range of the number of irrelevant statements.
         depth: 2 (places x kinds, the paper's "medium" setting) or 3 (adds "average number of
             <unit> per <kind> in <place>" and "total number of <unit> in <place>" = sum over kinds
             of count * average).
+        magnitude: "small" (the paper's numbers) or "large" (3-digit constants, values up to
+            999,999, mostly products: the tool task of issue 18; forward.MAGNITUDES).
 
     Returns: a SynthProblem. Raises ValueError on bad arguments or when no draw succeeds.
     """
+    if magnitude not in MAGNITUDES:
+        raise ValueError(f"unknown magnitude {magnitude!r}; expected one of {sorted(MAGNITUDES)}")
+    mag = MAGNITUDES[magnitude]
+    number_range = mag.number_range if number_range is None else number_range
+    max_value = mag.max_value if max_value is None else max_value
+    if number_range <= mag.const_min:
+        raise ValueError(f"number_range={number_range} leaves no constant >= {mag.const_min}")
     _check_args(op, mode, number_range, max_value, max_tries)
     if depth not in (2, 3):
         raise ValueError(f"depth must be 2 or 3 (structure-graph layers), got {depth}")
@@ -76,7 +89,9 @@ def generate_problem(
     draw = _DRAWERS[mode]
     for _ in range(max_tries):
         try:
-            return draw(op, rng, ctx, number_range, max_value, distractors, depth)
+            return draw(
+                op, rng, ctx, number_range, max_value, distractors, depth, magnitude=magnitude
+            )
         except RetryProblem:
             continue
     raise ValueError(

@@ -7,6 +7,12 @@ intermediate letters); its value is the last number it evaluates to. We also che
 arithmetic (numbers substituted for letters must be those letters' values and the numeric
 expression must equal the result), so a node reached by wrong arithmetic is marked inconsistent.
 The parser never raises: garbage, truncated or repeated definitions give a partial graph.
+
+Tool calls (the large-number tool task, issue 18): `<code>...</code>` calls and the
+`<output>...</output>` answers the environment inserts are blanked (same length, so offsets
+stay valid) before parsing: code is not a claim and tool outputs are not the model's claims, so
+a step is verified by the value the model itself states after them ("= <code> 312 * 417 </code>
+<output> 130104 </output> 130104" reads as "= 130104").
 """
 
 from __future__ import annotations
@@ -23,6 +29,16 @@ _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[A-Za-z]+|[+\-*/()]|\S")
 _SENTENCE_END = re.compile(r"\.(?!\d)")
 _MAX_CHARS = 200_000  # longer texts are cut (a policy can emit anything)
+TOOL_TAGS = ("code", "output")  # tool call / tool answer regions (tokenizer.TOOL_MARKERS)
+# A region runs to its closing tag, or to the end of the text when it never closes (truncated).
+_TOOL_REGION = re.compile(r"<(code|output)>.*?(?:</\1>|$)", re.DOTALL)
+
+
+def blank_tool_regions(text: str) -> str:
+    """`text` with every tool call and tool output region replaced by spaces (same length)."""
+    if "<code>" not in text and "<output>" not in text:
+        return text
+    return _TOOL_REGION.sub(lambda m: " " * len(m.group(0)), text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +226,7 @@ def parse_trace(text: str) -> ParsedTrace:
         definition replaces the earlier one.
     """
     try:
-        return _parse(_solution_region(str(text)[:_MAX_CHARS]))
+        return _parse(_solution_region(blank_tool_regions(str(text)[:_MAX_CHARS])))
     except Exception:  # a policy's text must never crash the reward
         return ParsedTrace()
 
@@ -251,7 +267,7 @@ def step_spans(text: str) -> list[tuple[str, int]]:
     `text` itself, one past the sentence's full stop (or its last character). Never raises.
     """
     try:
-        text = str(text)[:_MAX_CHARS]
+        text = blank_tool_regions(str(text)[:_MAX_CHARS])
         start = text.rfind("<solution>")
         start = 0 if start < 0 else start + len("<solution>")
         stop_at = text.find("</solution>", start)
@@ -271,7 +287,7 @@ def step_spans(text: str) -> list[tuple[str, int]]:
 def extract_answer_tag(text: str) -> str | None:
     """Text inside the last complete "<answer> ... </answer>" pair, stripped (None if none)."""
     try:
-        found = _ANSWER_TAG.findall(str(text)[:_MAX_CHARS])
+        found = _ANSWER_TAG.findall(blank_tool_regions(str(text)[:_MAX_CHARS]))
     except Exception:
         return None
     return found[-1].strip() if found else None

@@ -144,10 +144,12 @@ def reverse_question(query: GoldNode, unknown: GoldNode, known: int) -> str:
 
 def reverse_problem(
     op: int, rng: random.Random, ctx: Context, number_range: int, max_value: int,
-    distractors: tuple[int, int], depth: int = 2,
+    distractors: tuple[int, int], depth: int = 2, *, magnitude: str = "small",
 ) -> SynthProblem:  # fmt: skip
     """One reverse-mode problem (raises RetryProblem on a dead end); see module docstring."""
-    nodes, extra = draw_forward(op, rng, ctx, number_range, max_value, distractors, depth)
+    nodes, extra = draw_forward(
+        op, rng, ctx, number_range, max_value, distractors, depth, magnitude=magnitude
+    )
     consts = [i for i, n in enumerate(nodes) if n.kind == CONST]
     rng.shuffle(consts)
     for i in consts:

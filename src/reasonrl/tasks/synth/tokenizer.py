@@ -10,6 +10,13 @@ canonical text (single spaces, no space before punctuation), e.g. "v; so v = 3 +
 or "2 * (x + 3)". Token ids are append-only (vocab.APPENDED_WORDS) so saved checkpoints stay valid.
 
 No special token is added automatically: callers append `eos_token_id` to completions.
+
+Tool calls (issue 18): `build_synth_tokenizer(tools=True)` appends TOOL_MARKERS (`<code>`,
+`</code>`, `<output>`, `</output>`, special tokens) and TOOL_WORDS (the words of tool errors)
+after the 1321 base tokens, so every existing id stays where it is. The default stays the base
+vocabulary, because the shipped `builtin:synth-micro` has exactly 1321 embedding rows: to use it
+on the tool task, `add_tool_tokens(tokenizer, model)` appends the same tokens to its tokenizer
+(the same ids as `tools=True`, tested) and grows the model's embeddings to match.
 """
 
 from __future__ import annotations
@@ -30,6 +37,14 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
 MARKERS = ("<question>", "</question>", "<solution>", "</solution>", "<answer>", "</answer>")
+TOOL_MARKERS = ("<code>", "</code>", "<output>", "</output>")
+# Words of the tool's error answers ("error: syntax SyntaxError: invalid syntax", ...), so they
+# are not <unk>; appended after the markers, order frozen like APPENDED_WORDS.
+TOOL_WORDS = (
+    "error", "syntax", "exception", "timeout", "memory", "output_limit", "unavailable",
+    "bad_call", "SyntaxError", "invalid", "ZeroDivisionError", "NameError", "division", "by",
+    "zero", "print", "True", "False", "None",
+)  # fmt: skip
 SPECIALS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
 _ATTACH_LEFT = (".", ",", ";", ":", "?", ")")
 MAX_NUMBER_TOKEN = 999
@@ -44,8 +59,9 @@ class SynthTokenizer(PreTrainedTokenizerFast):
 '''
 
 
-def synth_vocab() -> list[str]:
-    """Ordered vocabulary: specials, markers, punctuation, letters, numbers, digit pieces, words."""
+def synth_vocab(*, tools: bool = False) -> list[str]:
+    """Ordered vocabulary: specials, markers, punctuation, letters, numbers, digit pieces, words;
+    with tools=True then TOOL_MARKERS and the TOOL_WORDS not already in it."""
     ordered = [SPECIALS[k] for k in ("pad_token", "bos_token", "eos_token", "unk_token")]
     ordered += list(MARKERS) + list(PUNCTUATION) + list(VARIABLE_NAMES)
     ordered += [str(i) for i in range(MAX_NUMBER_TOKEN + 1)] + [f"##{d}" for d in range(10)]
@@ -54,19 +70,23 @@ def synth_vocab() -> list[str]:
         if word not in seen:
             ordered.append(word)
             seen.add(word)
+    if tools:
+        ordered += [t for t in (*TOOL_MARKERS, *TOOL_WORDS) if t not in seen]
     return ordered
 
 
-def build_synth_tokenizer() -> PreTrainedTokenizerFast:
+def build_synth_tokenizer(*, tools: bool = False) -> PreTrainedTokenizerFast:
     """The task tokenizer as a transformers fast tokenizer (clean_up_tokenization_spaces=False).
 
+    tools: also the tool-call tags and tool-error words (module docstring).
     Returns: PreTrainedTokenizerFast with pad/bos/eos/unk and the six question/solution/answer
-        markers as special tokens; vocab size len(synth_vocab()).
+        markers (and with tools the four tool tags) as special tokens; vocab size
+        len(synth_vocab(tools=tools)).
     """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate(synth_vocab())}
+    vocab = {tok: i for i, tok in enumerate(synth_vocab(tools=tools))}
     tok = Tokenizer(
         models.WordPiece(vocab, unk_token=SPECIALS["unk_token"], max_input_chars_per_word=64)
     )
@@ -83,11 +103,12 @@ def build_synth_tokenizer() -> PreTrainedTokenizerFast:
         + [decoders.Replace(f" {p}", p) for p in _ATTACH_LEFT]
         + [decoders.Replace("( ", "(")]
     )
-    tok.add_special_tokens([*SPECIALS.values(), *MARKERS])
+    markers = [*MARKERS, *(TOOL_MARKERS if tools else ())]
+    tok.add_special_tokens([*SPECIALS.values(), *markers])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         clean_up_tokenization_spaces=False,
-        additional_special_tokens=list(MARKERS),
+        additional_special_tokens=markers,
         model_max_length=4096,
         **SPECIALS,
     )
@@ -124,3 +145,30 @@ def load_synth_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(path))
+
+
+def add_tool_tokens(tokenizer, model=None) -> list[int]:  # type: ignore[no-untyped-def]
+    """Append the tool tags and words to a loaded synth tokenizer (e.g. `builtin:synth-micro`'s)
+    and, given a model, grow its (tied) embeddings to the new vocabulary size.
+
+    The tokens go after the last existing id in `synth_vocab(tools=True)` order, so a tokenizer
+    with the 1321 base tokens gets exactly the ids of `build_synth_tokenizer(tools=True)`; new
+    embedding rows are initialised by transformers' `resize_token_embeddings` (mean of the old
+    rows). Already present tokens are left alone (idempotent). Returns the ids of TOOL_MARKERS.
+    """
+    from tokenizers import AddedToken
+
+    have = set(tokenizer.get_vocab())
+    extra = [t for t in synth_vocab(tools=True) if t not in have]
+    # One by one, in order, so each gets the next id (the tokens' order decides the ids).
+    for token in extra:
+        if token in TOOL_MARKERS:
+            tokenizer.add_special_tokens(
+                {"additional_special_tokens": [AddedToken(token, special=True)]},
+                replace_extra_special_tokens=False,
+            )
+        else:
+            tokenizer.add_tokens([token])
+    if model is not None and model.get_input_embeddings().weight.shape[0] < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+    return [tokenizer.convert_tokens_to_ids(t) for t in TOOL_MARKERS]
