@@ -4,6 +4,11 @@ write the outputs.
     reasonrl eval builtin:synth-micro --data heldout.jsonl
     reasonrl eval Qwen2.5-0.5B-Instruct --benchmark gsm8k --template chat --instruction boxed
     reasonrl eval MODEL --data my.jsonl --field prompt=question --field answer=answer --reward math
+    reasonrl eval --eft LARGE_BASE SMALL_FT SMALL_BASE --data heldout.jsonl [--eft-beta 1.0]
+
+--eft samples from the large base up-scaled by the small pair's fine-tuning delta at decode time
+(EFT, arXiv 2310.12962: log p_L + beta (log p_ft - log p_base), renormalised; `rollout.eft`),
+with no model trained; the three must share one tokenizer (the large base's is used).
 
 --benchmark reads a file of the shared data folder (`reasonrl.data.benchmarks.BENCHMARKS`, short
 names in BENCHMARK_NAMES) and scores it with its reward (`eval.evaluate.BENCHMARK_REWARDS`) unless
@@ -29,6 +34,7 @@ BENCHMARK_NAMES = {
     "humaneval": "humaneval", "countdown": "countdown",
 }  # fmt: skip
 FIELD_KEYS = ("prompt", "answer", "id")
+_MODEL_ROLES = ("LARGE_BASE", "SMALL_FT", "SMALL_BASE")  # the three models of --eft
 
 
 def _positive_int(text: str) -> int:
@@ -94,7 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=common.HelpFormatter,
     )
     benchmarks = [*BENCHMARK_NAMES, *(b for b in _benchmark_keys() if b not in BENCHMARK_NAMES)]
-    p.add_argument("model", help="HF model directory or builtin:synth-micro")
+    p.add_argument("model", nargs="?", default=None,
+                   help="HF model directory or builtin:synth-micro (omit with --eft)")  # fmt: skip
+    p.add_argument("--eft", nargs=3, default=None, metavar=_MODEL_ROLES,
+                   help="decode-time EFT up-scaling of LARGE_BASE by SMALL_FT - SMALL_BASE "
+                   "(arXiv 2310.12962) instead of MODEL")  # fmt: skip
+    p.add_argument("--eft-beta", type=float, default=1.0,
+                   help="--eft: weight of the small pair's delta (1 = up-scaling, 0 = the "
+                   "large base)")  # fmt: skip
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--data", help="JSONL of problems (e.g. reasonrl data synth); with --field: "
                       "any JSONL/Parquet/HF-datasets directory")  # fmt: skip
@@ -140,7 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = BENCHMARK_NAMES.get(args.benchmark, args.benchmark)
     reward = args.reward or (BENCHMARK_REWARDS[name] if args.benchmark else "synth")
     try:  # before torch and the model: a bad path or flag costs nothing
-        check_model_path(args.model, "MODEL")
+        if (args.model is None) == (args.eft is None):
+            raise ConfigError("give MODEL or --eft LARGE_BASE SMALL_FT SMALL_BASE (one of the two)")
+        if not (math.isfinite(args.eft_beta) and args.eft_beta >= 0):
+            raise ConfigError(f"--eft-beta must be a finite number >= 0, got {args.eft_beta}")
+        for path, what in zip(args.eft or [args.model], _MODEL_ROLES if args.eft else ["MODEL"]):
+            check_model_path(path, what)
         if args.benchmark:
             if fields:
                 raise ConfigError("--field maps the columns of --data; a --benchmark has its own")
@@ -165,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         samples = _load(args, name, data, fields)
         reward_fn = reward_by_name(reward)
-        model, tokenizer = load_policy(args.model, dtype=args.dtype)
+        model, tokenizer = load_policy(args.eft[0] if args.eft else args.model, dtype=args.dtype)
+        engine = _eft_engine(model, tokenizer, args) if args.eft else None
         prompt_token_ids(tokenizer, samples[0], fmt)  # a chat template the tokenizer lacks, ...
     except (OSError, ValueError) as exc:
         print(f"reasonrl eval: error: {exc}", file=sys.stderr)
@@ -174,8 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                       temperature=args.temperature, greedy=args.greedy,
                       max_new_tokens=args.max_new_tokens, seed=args.seed,
                       reward_fn=reward_fn, reward_timeout_s=args.reward_timeout_s,
-                      prompt_format=fmt)  # fmt: skip
+                      prompt_format=fmt, engine=engine)  # fmt: skip
     result.settings.update({"model": args.model, "data": data, "reward": reward})
+    if args.eft:
+        result.settings |= {"eft": dict(zip(_MODEL_ROLES, args.eft)), "eft_beta": args.eft_beta}
     if args.benchmark:
         result.settings["benchmark"] = name
     print(markdown_table(result))
@@ -183,6 +204,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in write_outputs(result, args.out):
             print(f"wrote {path}")
     return 0
+
+
+def _eft_engine(large: object, tokenizer: object, args: argparse.Namespace) -> object:
+    """`rollout.eft.EFTEngine` over the loaded large base and the two small models of --eft
+    (fp32 engine compute: the delta is a difference of log-probs, bf16 would blur it)."""
+    from reasonrl.models.io import load_policy
+    from reasonrl.rollout.eft import EFTEngine
+
+    small_ft, tok_ft = load_policy(args.eft[1], dtype=args.dtype)
+    small_base, tok_base = load_policy(args.eft[2], dtype=args.dtype)
+    vocab = getattr(tokenizer, "get_vocab", dict)()
+    for path, tok in zip(args.eft[1:], (tok_ft, tok_base)):
+        if getattr(tok, "get_vocab", dict)() != vocab:
+            raise ValueError(f"--eft: {path} has another tokenizer than {args.eft[0]}")
+    return EFTEngine(large, small_ft, small_base, tokenizer, beta=args.eft_beta, dtype="fp32")
 
 
 def _benchmark_keys() -> list[str]:
