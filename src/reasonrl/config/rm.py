@@ -19,6 +19,9 @@ class PrefModelConfig(ConfigModel):
     pooling: Literal["last", "mean"] = "last"
     """Reward model only: the hidden state the head reads, the last non-padding token's or the
     mean over all tokens (`reasonrl.models.reward_model`)."""
+    freeze_layers: NonNegInt = 0
+    """Reward model only: freeze the token embeddings and the lowest this many transformer
+    layers (0: train everything); the head and the upper layers still learn."""
 
 
 class PrefDataConfig(ConfigModel):
@@ -47,8 +50,10 @@ class PrefDataConfig(ConfigModel):
     """Sampling temperature of those completions."""
     max_new_tokens: PosInt = 128
     """Cap of a sampled completion."""
-    pair_builder: Literal["strict", "long2short"] = "strict"
+    pair_builder: Literal["strict", "long2short", "none"] = "strict"
     """`strict`: a strict-correct completion vs a strict-wrong one of the same prompt;
+    `none`: no sampled pairs for training (demonstrations / hard negatives only; the held-out
+    pairs are then built with `strict`);
     `long2short` (Kimi k1.5, arXiv 2501.12599 §2.4): the shortest strict-correct one vs wrong
     ones and correct ones longer than long2short_ratio times it."""
     long2short_ratio: Float = Field(1.5, ge=1)
@@ -61,6 +66,22 @@ class PrefDataConfig(ConfigModel):
     """Seed of problem generation, sampling and pairing."""
     max_len: PosInt = 512
     """Pairs whose prompt + response exceeds this many tokens are dropped."""
+    demonstrations: Literal["off", "wrong", "all"] = "off"
+    """With synth_ops: add (gold completion, sample) pairs of every training problem, at most
+    max_pairs_per_prompt each (`reasonrl.rm.negatives`): `wrong` pairs gold with the
+    strict-wrong samples only; `all` with every sample, no verifier needed (the adversarial
+    IRL discriminator's data: demonstrations vs the policy)."""
+    hard_negatives: NonNegInt = 0
+    """With synth_ops: add this many (gold, gold with one step corrupted) pairs per training
+    problem; each corruption (a quantity's name, a step's letter or value) is checked
+    strict-wrong (`reasonrl.rm.negatives`)."""
+    hard_negative_problems_per_op: NonNegInt = 0
+    """Extra training problems per op (not sampled, so free) that get only hard negatives."""
+    val_fraction: Float = Field(0.0, ge=0, lt=1)
+    """Reward model only: this fraction of the TRAINING problems is held back; their strict
+    pairs form a validation set, evaluated every train.eval_every steps, and the checkpoint
+    with the best validation accuracy becomes final/ (early stopping). The held-out test pairs
+    never choose anything."""
 
     @model_validator(mode="after")
     def _check(self) -> PrefDataConfig:
@@ -68,6 +89,12 @@ class PrefDataConfig(ConfigModel):
             raise ValueError("set data.train_file (pairwise JSONL) or data.synth_ops")
         if self.train_file and self.synth_ops:
             raise ValueError("set only one of data.train_file and data.synth_ops")
+        extras = (self.demonstrations != "off" or self.hard_negatives
+                  or self.hard_negative_problems_per_op)  # fmt: skip
+        if extras and not self.synth_ops:
+            raise ValueError("data.demonstrations/hard_negatives need data.synth_ops")
+        if self.hard_negative_problems_per_op and not self.hard_negatives:
+            raise ValueError("data.hard_negative_problems_per_op needs data.hard_negatives > 0")
         return self
 
 
@@ -164,7 +191,43 @@ class DPOConfig(ConfigModel):
     def _check(self) -> DPOConfig:
         if self.model.pooling != "last":
             raise ValueError("model.pooling is read only by reasonrl rm (a reward model)")
+        if self.model.freeze_layers or self.data.val_fraction:
+            raise ValueError(
+                "model.freeze_layers and data.val_fraction are read only by "
+                "reasonrl rm (a reward model)"
+            )
         return self
 
 
 __all__ = ["DPOConfig", "DPOLossConfig", "PrefDataConfig", "RMConfig", "RMLossConfig"]
+
+
+class IRLConfig(ConfigModel):
+    """IRL from demonstrations (`reasonrl irl RECIPE`, reasonrl.cli.irl): rounds of (train the
+    reward model on demonstrations vs the current policy's samples, then rl_steps RL steps with
+    it as the reward); the IRL survey's adversarial / max-entropy loop (arXiv 2507.13158)."""
+
+    rm_recipe: str = "recipes/rm_synth.yaml"
+    """The reward-model recipe of every round (RMConfig)."""
+    rm_overrides: list[str] = Field(default_factory=list)
+    """Dotted overrides of rm_recipe (the driver sets train.out_dir, data.sampler, model.init)."""
+    rl_recipe: str = "recipes/quickstart.yaml"
+    """The RL recipe of every round (RLConfig); its reward becomes reward.kind=learned."""
+    rl_overrides: list[str] = Field(default_factory=list)
+    """Dotted overrides of rl_recipe (the driver sets model.path, reward.*, trainer.steps,
+    trainer.out_dir, trainer.run_name)."""
+    rounds: PosInt = 2
+    """Alternations of RM training and RL."""
+    rl_steps: PosInt = 10
+    """RL steps per round."""
+    continue_rm: Bool = True
+    """Round r > 0 starts the reward model from round r - 1's (else from rm_recipe's
+    model.init, a fresh head)."""
+    eval_problems_per_op: NonNegInt = 20
+    """Held-out problems per RL op for strict pass@1 of the base and of each round's policy
+    (rl_recipe's eval.samples at its temperature; 0: off)."""
+    out_dir: str = "runs/irl"
+    """Run directory: round{r}/rm, round{r}/rl, irl.json."""
+
+
+__all__ += ["IRLConfig"]

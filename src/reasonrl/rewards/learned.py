@@ -18,6 +18,9 @@ Score of a completion y of prompt x, with raw RM score s = r_phi(x, y):
 The result carries the verifiable reward's `answer`, `outcome` and `verified` (so evaluation
 and the strict metrics still see the truth) and info `learned` (s) and `learned_norm` (z): the
 gap between `reward/learned` and the strict reward over training is the reward-hacking signal.
+A `monitor` reward (RL on the synthetic task: its strict reward) is scored beside the RM and
+never enters the score: info `strict` (logged `reward/strict`), and with combine="none" its
+answer/outcome/verified ride along, so training on the RM alone still logs the truth.
 
 Per-sample and batched calls give the same scores when normalisation is off (or `frozen`);
 with it on, the moments depend on how the scores arrive (one batch vs one by one).
@@ -77,12 +80,13 @@ class LearnedReward:
         weight: float = 1.0,
         verifiable: Callable[[Sample, Completion], object] | None = None,
         batch_size: int = 64,
+        monitor: Callable[[Sample, Completion], object] | None = None,
     ) -> None:
         if combine != "none" and verifiable is None:
             raise ValueError(f"combine={combine!r} needs a verifiable reward")
         self.rm, self.tokenizer, self.encode = rm, tokenizer, encode
         self.normalize, self.combine, self.weight = normalize, combine, weight
-        self.verifiable, self.batch_size = verifiable, batch_size
+        self.verifiable, self.batch_size, self.monitor = verifiable, batch_size, monitor
         self.moments = RunningMoments()
         self.frozen = False  # True: the moments stop updating (evaluation)
         self.__name__ = "learned"
@@ -113,6 +117,10 @@ class LearnedReward:
             else:
                 score = z
             info = {"learned": x, "learned_norm": z}
+            if self.monitor is not None:
+                m = call_reward(self.monitor, s, c)
+                info["strict"] = float(m.score or 0.0)  # type: ignore[union-attr]
+                v = m if v is None else v
             if v is None:
                 out.append(RewardResult(score, info))
             else:

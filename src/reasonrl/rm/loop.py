@@ -7,7 +7,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ import torch
 from reasonrl.config import save_resolved
 from reasonrl.config.rm import DPOConfig, RMConfig
 from reasonrl.rm.data import PreferencePair, encode_pair, load_pairs, write_pairs
-from reasonrl.rm.pairs import synth_pairs, synth_samples
+from reasonrl.rm.negatives import demonstration_pairs, hard_negative_pairs
+from reasonrl.rm.pairs import pairs_from_labelled, sample_labelled, synth_samples
 from reasonrl.runtime.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from reasonrl.runtime.metrics import JsonlWriter
 from reasonrl.runtime.schedule import lr_factor
@@ -26,32 +27,98 @@ PrefConfig = RMConfig | DPOConfig
 
 @dataclass
 class PairSets:
-    """Encoded train and held-out pairs: (prompt ids, chosen ids, rejected ids) each."""
+    """Encoded train, validation and held-out pairs: (prompt ids, chosen ids, rejected ids)."""
 
     train: list[tuple[list[int], list[int], list[int]]]
     eval: list[tuple[list[int], list[int], list[int]]]
     eval_pairs: list[PreferencePair]
     stats: dict[str, float]
+    val: list[tuple[list[int], list[int], list[int]]] = field(default_factory=list)
 
 
-def build_pairs(cfg: PrefConfig, tokenizer: Any, sampler: Any) -> PairSets:
+Labelled = list[tuple[Any, list[int], list[Any], list[bool]]]
+
+
+def _synth_sets(
+    cfg: PrefConfig, tokenizer: Any, sampler: Any, cache: dict[tuple, Labelled] | None
+) -> tuple[list[PreferencePair], list[PreferencePair], list[PreferencePair], dict[str, float]]:
+    """(train, validation, held-out) pairs of synthetic problems (`data.synth_ops`)."""
+    d = cfg.data
+    kw = dict(n=d.samples, temperature=d.temperature, max_new_tokens=d.max_new_tokens)
+
+    def labelled(split: str, per_op: int, seed: int) -> Labelled:
+        key = (split, tuple(d.synth_ops or ()), per_op, d.samples, d.temperature,
+               d.max_new_tokens, d.seed, seed)  # fmt: skip
+        if cache is not None and key in cache:
+            return cache[key]
+        problems = synth_samples(d.synth_ops, per_op, split=split, seed=d.seed)  # type: ignore[arg-type]
+        got = sample_labelled(sampler, tokenizer, problems, seed=seed, **kw)  # type: ignore[arg-type]
+        if cache is not None:
+            cache[key] = got
+        return got
+
+    pkw = dict(max_pairs=d.max_pairs_per_prompt, ratio=d.long2short_ratio)
+    train_l = labelled("train", d.synth_problems_per_op, d.seed)
+    n_val = round(d.val_fraction * len(train_l))
+    rng = random.Random(d.seed + 2)
+    order = list(range(len(train_l)))
+    rng.shuffle(order)
+    val_l = [train_l[i] for i in sorted(order[:n_val])]
+    fit_l = [train_l[i] for i in sorted(order[n_val:])]
+    train, st = (
+        ([], {})
+        if d.pair_builder == "none"
+        else pairs_from_labelled(fit_l, builder=d.pair_builder, rng=random.Random(d.seed), **pkw)
+    )  # type: ignore[arg-type]
+    val, _ = pairs_from_labelled(val_l, builder="strict", rng=random.Random(d.seed + 3),
+                                 **pkw)  # type: ignore[arg-type]  # fmt: skip
+    held_builder = "strict" if d.pair_builder == "none" else d.pair_builder
+    held, se = pairs_from_labelled(labelled("heldout", d.synth_eval_problems_per_op, d.seed + 1),
+                                   builder=held_builder, rng=random.Random(d.seed + 1),
+                                   **pkw)  # type: ignore[arg-type]  # fmt: skip
+    stats = {**{f"train_{k}": v for k, v in st.items()}, **{f"eval_{k}": v for k, v in se.items()}}
+    if d.demonstrations != "off":
+        keep = [(s, i, c, ok if d.demonstrations == "wrong" else [False] * len(ok))
+                for s, i, c, ok in fit_l]  # fmt: skip
+        demos = demonstration_pairs(keep, tokenizer, max_pairs=d.max_pairs_per_prompt,
+                                    rng=random.Random(d.seed + 4))  # fmt: skip
+        stats["train_demonstration_pairs"] = float(len(demos))
+        train += demos
+    if d.hard_negatives:
+        problems = [s for s, *_ in fit_l]
+        if d.hard_negative_problems_per_op:
+            seen = {s.id for s, *_ in train_l}
+            extra = synth_samples(
+                d.synth_ops,
+                d.synth_problems_per_op  # type: ignore[arg-type]
+                + d.hard_negative_problems_per_op,
+                split="train",
+                seed=d.seed,
+            )
+            problems += [s for s in extra if s.id not in seen]
+        hard = hard_negative_pairs(problems, tokenizer, per_problem=d.hard_negatives,
+                                   rng=random.Random(d.seed + 5))  # fmt: skip
+        stats["train_hard_negative_pairs"] = float(len(hard))
+        train += hard
+    if d.demonstrations != "off" or d.hard_negatives:
+        random.Random(d.seed + 6).shuffle(train)  # sources mixed (the order is reshuffled)
+    return train, val, held, stats
+
+
+def build_pairs(
+    cfg: PrefConfig, tokenizer: Any, sampler: Any, *, cache: dict[tuple, Labelled] | None = None
+) -> PairSets:
     """Pairs from data.train_file/eval_file, or sampled by `sampler` on synthetic problems
-    (train split for training, held-out split for evaluation), encoded and length-filtered."""
+    (train split for training and validation, held-out split for evaluation) plus the optional
+    demonstrations and hard negatives (`rm.negatives`), encoded and length-filtered.
+
+    `cache` (in-process, caller-owned) keeps the labelled samples between calls with the SAME
+    sampler weights (ablations); never pass one across a sampler that changes."""
     d = cfg.data
     stats: dict[str, float] = {}
+    val: list[PreferencePair] = []
     if d.synth_ops:
-        kw = dict(n=d.samples, temperature=d.temperature, max_new_tokens=d.max_new_tokens,
-                  builder=d.pair_builder, max_pairs=d.max_pairs_per_prompt,
-                  ratio=d.long2short_ratio)  # fmt: skip
-        train_s = synth_samples(d.synth_ops, d.synth_problems_per_op, split="train", seed=d.seed)
-        eval_s = synth_samples(d.synth_ops, d.synth_eval_problems_per_op, split="heldout",
-                               seed=d.seed)  # fmt: skip
-        train, st = synth_pairs(sampler, tokenizer, train_s, seed=d.seed, **kw)  # type: ignore[arg-type]
-        held, se = synth_pairs(sampler, tokenizer, eval_s, seed=d.seed + 1, **kw)  # type: ignore[arg-type]
-        stats = {
-            **{f"train_{k}": v for k, v in st.items()},
-            **{f"eval_{k}": v for k, v in se.items()},
-        }
+        train, val, held, stats = _synth_sets(cfg, tokenizer, sampler, cache)
     else:
         keys = dict(prompt_key=d.prompt_key, chosen_key=d.chosen_key, rejected_key=d.rejected_key)
         train = load_pairs(d.train_file, **keys)  # type: ignore[arg-type]
@@ -68,6 +135,7 @@ def build_pairs(cfg: PrefConfig, tokenizer: Any, sampler: Any) -> PairSets:
 
     train_enc, train_kept = fit(train)
     eval_enc, eval_kept = fit(held)
+    val_enc, _ = fit(val)
     if not train_enc:
         raise ValueError(
             "no training pairs: the sampler never produced both a preferred and a "
@@ -76,8 +144,9 @@ def build_pairs(cfg: PrefConfig, tokenizer: Any, sampler: Any) -> PairSets:
     out = Path(cfg.train.out_dir)
     write_pairs(train_kept, out / "pairs_train.jsonl")
     write_pairs(eval_kept, out / "pairs_eval.jsonl")
-    stats |= {"train_pairs": float(len(train_enc)), "eval_pairs": float(len(eval_enc))}
-    return PairSets(train_enc, eval_enc, eval_kept, stats)
+    stats |= {"train_pairs": float(len(train_enc)), "eval_pairs": float(len(eval_enc)),
+              "val_pairs": float(len(val_enc))}  # fmt: skip
+    return PairSets(train_enc, eval_enc, eval_kept, stats, val_enc)
 
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:

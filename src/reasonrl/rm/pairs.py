@@ -154,7 +154,19 @@ def synth_pairs(
     """
     labelled = sample_labelled(model, tokenizer, samples, n=n, temperature=temperature,
                                max_new_tokens=max_new_tokens, seed=seed)  # fmt: skip
-    rng = random.Random(seed)
+    return pairs_from_labelled(labelled, builder=builder, max_pairs=max_pairs,
+                               rng=random.Random(seed), ratio=ratio)  # fmt: skip
+
+
+def pairs_from_labelled(
+    labelled: Sequence[tuple[Sample, Sequence[int], Sequence[Completion], Sequence[bool]]],
+    *,
+    builder: str,
+    max_pairs: int,
+    rng: random.Random,
+    ratio: float = 1.5,
+) -> tuple[list[PreferencePair], dict[str, float]]:
+    """`pairs_of_group` over `sample_labelled`'s output; (pairs, stats) as `synth_pairs`."""
     pairs: list[PreferencePair] = []
     right = with_pairs = total = 0
     for sample, ids, comps, correct in labelled:
@@ -197,6 +209,7 @@ def shortest_rejection_rows(
 
 __all__ = [
     "long2short_pairs",
+    "pairs_from_labelled",
     "pairs_of_group",
     "sample_labelled",
     "shortest_correct",

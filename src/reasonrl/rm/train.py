@@ -61,8 +61,25 @@ def evaluate_pairs(
             "margin": float((w - l_).mean()), "pairs": float(len(pairs))}  # fmt: skip
 
 
-def run_rm(cfg: RMConfig) -> Path:
-    """Train per `cfg`; returns the `final/` reward-model directory."""
+def freeze_lower(rm: RewardModel, layers: int) -> int:
+    """Freeze the token embeddings and the lowest `layers` decoder layers (`lm.base_model`'s
+    `embed_tokens` and `layers`, the HF decoder layout); returns the parameters left trainable."""
+    if layers:
+        body = rm.lm.base_model
+        blocks = getattr(body, "layers", None)
+        if blocks is None or layers > len(blocks):
+            raise ValueError(f"model.freeze_layers={layers}: the model has "
+                             f"{0 if blocks is None else len(blocks)} decoder layers")  # fmt: skip
+        frozen = [body.get_input_embeddings(), *list(blocks)[:layers]]
+        for module in frozen:
+            for p in module.parameters():
+                p.requires_grad_(False)
+    return sum(p.numel() for p in rm.parameters() if p.requires_grad)
+
+
+def run_rm(cfg: RMConfig, *, cache: dict | None = None) -> Path:
+    """Train per `cfg`; returns the `final/` reward-model directory. `cache`: see
+    `rm.loop.build_pairs` (ablations reuse one sampler's labelled samples)."""
     out = start_run(cfg)
     rm, tokenizer = load_reward_model(cfg.model.init, device=cfg.model.device,
                                       pooling=cfg.model.pooling)  # fmt: skip
@@ -71,7 +88,8 @@ def run_rm(cfg: RMConfig) -> Path:
         from reasonrl.models.io import load_policy
 
         sampler, _ = load_policy(cfg.data.sampler, device=cfg.model.device)
-    sets = build_pairs(cfg, tokenizer, sampler)
+    sets = build_pairs(cfg, tokenizer, sampler, cache=cache)
+    trainable = freeze_lower(rm, cfg.model.freeze_layers)
     print("[rm] pairs: " + " ".join(f"{k} {v:g}" for k, v in sets.stats.items()), flush=True)
     pad_id = tokenizer.pad_token_id
     margin = cfg.loss.margin
@@ -83,10 +101,33 @@ def run_rm(cfg: RMConfig) -> Path:
         return loss, {"acc": pairwise_accuracy(rw.detach(), rl.detach())}
 
     before = evaluate_pairs(rm, sets.eval, pad_id)
-    optimizer = make_optimizer(list(rm.parameters()), cfg)
-    steps, after = train_loop(cfg, rm, optimizer, len(sets.train), step_fn,
-                              lambda: evaluate_pairs(rm, sets.eval, pad_id), tag="rm")  # fmt: skip
+    optimizer = make_optimizer([p for p in rm.parameters() if p.requires_grad], cfg)
+    best: dict = {}  # early stopping on the validation pairs (never on the held-out test)
+
+    calls = [0]
+
+    def eval_fn() -> dict[str, float]:
+        calls[0] += 1
+        got = evaluate_pairs(rm, sets.eval, pad_id)
+        if sets.val:
+            v = evaluate_pairs(rm, sets.val, pad_id)
+            got |= {f"val_{k}": x for k, x in v.items() if k != "pairs"}
+            if v["pair_accuracy"] > best.get("val_pair_accuracy", -1.0):
+                best.update(
+                    val_pair_accuracy=v["pair_accuracy"],
+                    eval=dict(got, evals=calls[0]),
+                    state={k: t.detach().clone() for k, t in rm.state_dict().items()},
+                )
+        return got
+
+    steps, after = train_loop(cfg, rm, optimizer, len(sets.train), step_fn, eval_fn,
+                              tag="rm")  # fmt: skip
+    last = after
+    if best:
+        rm.load_state_dict(best.pop("state"))
+        after = best["eval"]
     summary = {"steps": steps, "pairs": sets.stats, "before": before, "after": after,
+               "last": last, "trainable_params": trainable,
                "config": cfg.model_dump(mode="json")}  # fmt: skip
     final = save_reward_model(rm, tokenizer, out / "final", extra=summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -94,4 +135,4 @@ def run_rm(cfg: RMConfig) -> Path:
     return final
 
 
-__all__ = ["evaluate_pairs", "pair_scores", "run_rm"]
+__all__ = ["evaluate_pairs", "freeze_lower", "pair_scores", "run_rm"]
