@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXTRAS ?= dev,math,plots,tb,data,peft
 TORCH_PIN := torch==2.13.0
 
-.PHONY: setup quickstart test test-slow lint format bench clean
+.PHONY: setup quickstart test test-slow test-ray lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+test-ray: $(STAMP)  # the Ray backend (pip install -e '.[ray]' first)
+	$(BIN)/python -m pytest -q -m ray tests/distributed_ray
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -20,6 +20,7 @@ Shapes: N sequences, T response tokens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, get_args
 
 import torch
@@ -40,7 +41,13 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"unknown aggregation mode {mode!r}; choose from {AGG_MODES}")
 
 
-def global_normalizer(mask_full: Tensor, mode: AggMode, const: float | None = None) -> Tensor:
+def global_normalizer(
+    mask_full: Tensor,
+    mode: AggMode,
+    const: float | None = None,
+    *,
+    reduce: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
     """The normaliser of `aggregate` for the whole optimizer-step batch.
 
     token_mean: total valid tokens; token_sum: 1; seq_* modes: number of sequences with at least
@@ -51,6 +58,10 @@ def global_normalizer(mask_full: Tensor, mode: AggMode, const: float | None = No
             all ranks).
         mode: aggregation mode.
         const: Dr.GRPO constant for seq_mean_token_sum_norm (e.g. max_new_tokens).
+        reduce: data parallel: `mask_full` is this rank's shard and `reduce` sums a count over
+            ranks, so the result is the count of the whole batch (token_sum's 1 is not a count
+            and is not reduced; seq_mean_token_sum_norm then needs `const`, since the default
+            T, the padded width, differs between shards).
 
     Returns:
         0-dim float tensor.
@@ -58,10 +69,14 @@ def global_normalizer(mask_full: Tensor, mode: AggMode, const: float | None = No
     _check_mode(mode)
     m = mask_full.to(torch.float32)
     if mode == "token_mean":
-        return m.sum()
+        return m.sum() if reduce is None else reduce(m.sum())
     if mode == "token_sum":
         return m.new_ones(())
     n_seq = (m.sum(dim=-1) > 0).to(torch.float32).sum()
+    if reduce is not None:
+        if mode == "seq_mean_token_sum_norm" and const is None:
+            raise ValueError("seq_mean_token_sum_norm across ranks needs const (e.g. max tokens)")
+        n_seq = reduce(n_seq)
     if mode == "seq_mean_token_sum_norm":
         return n_seq * (float(m.shape[-1]) if const is None else float(const))
     return n_seq

@@ -23,6 +23,10 @@ class Timer:
         finally:
             self._seconds[name] += time.perf_counter() - t0
 
+    def add(self, name: str, seconds: float) -> None:
+        """Count `seconds` measured elsewhere (another thread's timer) under `name`."""
+        self._seconds[name] += seconds
+
     def seconds(self, name: str) -> float:
         return self._seconds.get(name, 0.0)
 
