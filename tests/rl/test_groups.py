@@ -62,6 +62,17 @@ def test_metrics_values() -> None:
     assert "reward/greedy_mean" not in m
 
 
+def test_lengths_of_correct_and_wrong_completions() -> None:
+    g = _groups()  # lengths [[2, 4, 3], [1, 4, 2]], scores [[1, .5, NaN], [0, 1, .25]]
+    m = g.metrics()
+    assert m["rollout/len_correct"] == pytest.approx((2 + 4) / 2)  # the two full scores
+    assert m["rollout/len_wrong"] == pytest.approx((4 + 1 + 2) / 3)  # NaN (len 3) in neither
+    g.scores = torch.tensor([[0.0, 0.5, NAN], [0.0, 0.0, 0.25]])
+    m = g.metrics()
+    assert math.isnan(m["rollout/len_correct"])  # no completion scored in full
+    assert m["rollout/len_wrong"] == pytest.approx((2 + 4 + 1 + 4 + 2) / 5)
+
+
 def test_zero_spread_fraction_and_greedy_mean() -> None:
     g = _groups()
     g.scores = torch.tensor([[1.0, 1.0, NAN], [0.0, 1.0, 0.25]])

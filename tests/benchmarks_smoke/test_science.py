@@ -1,0 +1,124 @@
+"""benchmarks/science (issue 22): every finding's report (table, PNG, JSON) from hand-made run
+directories, the run cache (a finished run is never retrained), and one real end-to-end run of
+the runner at a tiny budget (1 step, 2 prompts x 2 completions, 1 held-out problem per op)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCIENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "science"
+sys.path.insert(0, str(SCIENCE))
+
+import common  # noqa: E402
+import run  # noqa: E402
+
+RESULT = {"overall": {"strict_pass@1": 0.25, "mean_tokens": 50.0}, "per_op": {}}
+
+
+def _fake_run(root: Path, arm: str, wrong_growth: float) -> Path:
+    d = root / arm / "s0-fake"
+    d.mkdir(parents=True)
+    rows = [
+        {
+            "step": s,
+            "reward/mean": 0.1 + 0.01 * s,
+            "reward/verified_correct": 0.1,
+            "rollout/len_correct": 50.0,
+            "rollout/len_wrong": 50.0 + wrong_growth * s,
+            "rollout/len_mean": 50.0,
+            "rollout/zero_std_frac": 0.5,
+            "perf/step_s": 2.0,
+            "rollout/groups_generated": 4.0 if arm.endswith("_ds") else 2.0,
+        }
+        for s in range(1, 9)
+    ]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (d / "heldout.json").write_text(json.dumps({**RESULT, "meta": {"train_s": 16.0}}))
+    return d
+
+
+@pytest.mark.parametrize("finding", sorted(run.FINDINGS))
+def test_each_finding_reports_from_runs(finding: str, tmp_path: Path) -> None:
+    arms, report = run.FINDINGS[finding]
+    runs = {a: [_fake_run(tmp_path / "runs", a, 1.0 if a == "grpo" else 0.0)] for a in arms}
+    table, payload = report(runs, RESULT, tmp_path)
+    assert (tmp_path / f"{finding}.png").stat().st_size > 1000
+    assert table.count("\n| ") >= 2 and json.dumps(payload)
+    if finding == "dr_grpo":  # wrong length 50.5 -> 57.5 over the first/last quarter (2 steps)
+        assert payload["grpo"]["len_wrong_first"] == [51.5]
+        assert payload["grpo"]["len_wrong_last"] == [57.5]
+        assert payload["dr_grpo"]["gap_last"] == [0.0]
+    if finding == "dynamic_sampling":
+        assert payload["gstd_tok_ds"]["groups_per_step"] == [4.0]
+        assert payload["gstd_tok"]["signal_last"] == [0.5]
+
+
+def test_a_finished_run_is_read_from_the_cache(tmp_path: Path, monkeypatch) -> None:
+    budget = common.Budget(steps=1, out=tmp_path)
+    recipe = common.arm_recipe("dr_grpo")
+    overrides = [*budget.overrides(), *budget.eval_overrides()]
+    cached = tmp_path / "dr_grpo" / f"s3-{common._key(recipe, overrides, 3)}"
+    cached.mkdir(parents=True)
+    (cached / "heldout.json").write_text(json.dumps(RESULT))
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError("a cached run was retrained")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    assert common.run_arm("dr_grpo", 3, budget) == cached
+    with pytest.raises(AssertionError, match="retrained"):  # another seed is a new run
+        common.run_arm("dr_grpo", 4, budget)
+
+
+def test_arms_replace_the_quickstart_algo_section() -> None:
+    from reasonrl.config import RLConfig
+
+    for arm in common.ARMS:  # every arm is a valid config, and presets are not overridden
+        cfg = RLConfig.model_validate(common.arm_recipe(arm))
+        assert cfg.algo.micro_batch_size == 32
+    grpo = RLConfig.model_validate(common.arm_recipe("grpo")).algo
+    assert (grpo.agg, grpo.kl_coef) == ("seq_mean_token_mean", 0.04)  # not the quickstart's
+    assert RLConfig.model_validate(common.arm_recipe("gstd_tok_ds")).algo.dynamic_sampling
+
+
+@pytest.mark.slow  # 3 processes (base eval + 2 arms): 82 s on the shared 2-core CPU
+def test_runner_end_to_end_tiny_budget(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        str(SCIENCE / "run.py"),
+        "dynamic_sampling",
+        "--arms",
+        "gstd_tok",
+        "gstd_tok_ds",
+        "--steps",
+        "1",
+        "--prompts-per-step",
+        "2",
+        "--group-size",
+        "2",
+        "--max-new-tokens",
+        "24",
+        "--eval-problems",
+        "1",
+        "--eval-samples",
+        "1",
+        "--jobs",
+        "3",
+        "--out",
+        str(tmp_path / "runs"),
+        "--docs",
+        str(tmp_path / "docs"),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "| gstd_tok_ds |" in out.stdout
+    result = json.loads((tmp_path / "docs" / "dynamic_sampling.json").read_text())
+    assert set(result["runs"]) == {"gstd_tok", "gstd_tok_ds"}
+    assert result["budget"]["steps"] == 1 and (tmp_path / "docs" / "dynamic_sampling.png").exists()
+    rows = (Path(result["runs"]["gstd_tok"][0]) / "metrics.jsonl").read_text().splitlines()
+    assert "rollout/len_correct" in json.loads(rows[-1])
