@@ -39,13 +39,21 @@ def main() -> int:
     parser.add_argument("--all-rows", action="store_true", help="random reward: train every row")
     parser.add_argument("--steps", type=int, default=3, help="profiled steps (after 1 warm-up)")
     parser.add_argument("--model", default=None)
+    parser.add_argument(
+        "--shared-prefix",
+        choices=("auto", "on", "off"),
+        default="off",
+        help="algo.shared_prefix (off: the padded forward, for before/after)",
+    )
     args = parser.parse_args()
     settings = load_settings()
     torch.set_num_threads(settings["threads"])
     tmp = Path(tempfile.mkdtemp(prefix="vs_trl_profile_"))
     job = {"loss": "dapo", "seed": 0, "model": args.model or settings["model"],
            "max_steps": 1 + args.steps, "out_dir": str(tmp / "run")}  # fmt: skip
-    (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe(settings, job), sort_keys=False))
+    cfg = recipe(settings, job)
+    cfg["algo"]["shared_prefix"] = args.shared_prefix
+    (tmp / "recipe.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     rng = random.Random(0)
 
     def random_reward(sample, completion):
