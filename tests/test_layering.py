@@ -17,10 +17,14 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "reasonrl"
 LAYERS: dict[str, int] = {
     "types": 0, "text": 0, "exports": 0,
     "runtime": 1,
+    "dist": 1,  # torch.distributed plumbing (process group, collectives, shards): no RL in it
     "algos": 2,
     "models": 3, "rollout": 3, "rewards": 3, "tasks": 3, "data": 3, "config": 3,
+    "envs": 3,
     "rl": 4, "sft": 4, "eval": 4, "report": 4, "rm": 4,
-    "cli": 5,
+    "es": 4,  # EGGROLL evolution strategies: its generation runs inside the RL run loop
+    "distributed_ray": 5,  # the Ray backend: actors around the rl loop (trainer.backend=ray)
+    "cli": 6,
 }  # fmt: skip
 # Sideways arrows between packages of one layer that the design allows, with the reason.
 SIDEWAYS = {
@@ -29,7 +33,11 @@ SIDEWAYS = {
     ("sft", "eval"),  # SFT reports greedy strict pass@1 with the evaluator
     ("rl", "eval"),  # rl.evaluation scores held-out problems during training (trainer.eval_every)
     ("rm", "eval"),  # the DPO run reports strict pass@1 before and after with the evaluator
+    ("es", "rl"),  # es.run is rl.run with the ES generation as its step (checkpoints, resume)
     ("rewards", "models"),  # rewards.learned / rewards.judge load a reward model or a judge LM
+    ("envs", "rewards"),  # envs.tools.python runs tool calls in the rewards.sandbox
+    # (envs -> rewards also: envs.rollout scores episodes with rewards.batch.call_reward_batch)
+    ("envs", "rollout"),  # envs.rollout drives episodes through the RolloutEngine protocol
 }
 
 

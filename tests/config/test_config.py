@@ -17,6 +17,7 @@ from reasonrl.config import (
     parse_override,
     save_resolved,
 )
+from tests.recipe_schemas import recipe_schema
 
 
 def write(tmp_path: Path, text: str, name: str = "recipe.yaml") -> Path:
@@ -205,15 +206,9 @@ def test_recipe_loads_and_has_header(path: Path) -> None:
     for field in ("# Hardware:", "# Launch:", "# Paper:"):
         assert field in text, f"{path.name} header lacks {field}"
     assert "arXiv" in text and f"recipes/{path.name}" in text
-    if "reasonrl rm " in text or "reasonrl dpo " in text:  # preference runs (config/rm.py)
-        from reasonrl.config.rm import DPOConfig, RMConfig
-
-        load_config(path, schema=RMConfig if "reasonrl rm " in text else DPOConfig)
-        return
-    if "reasonrl sft" in text:  # supervised recipes have their own schema
-        from reasonrl.config import SFTConfig
-
-        load_config(path, schema=SFTConfig)
+    schema = recipe_schema(path)
+    if schema is not RLConfig:  # supervised, preference and IRL runs have their own schemas
+        load_config(path, schema=schema)
         return
     cfg = load_config(path)
     assert cfg.trainer.run_name == path.stem

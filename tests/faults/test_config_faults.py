@@ -20,6 +20,7 @@ from reasonrl.cli import common
 from reasonrl.config import ConfigError, RLConfig, load_config, save_resolved
 from reasonrl.data.loaders import DataError, iter_jsonl
 from reasonrl.types import Completion, RewardResult, Sample
+from tests.recipe_schemas import recipe_schema
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "reasonrl"
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -269,11 +270,7 @@ def test_every_argument_parser_refuses_abbreviations() -> None:
 def test_every_recipe_reloads_from_its_resolved_config(path: Path, tmp_path: Path) -> None:
     # ignored-key refusals compare with defaults, so a resolved config.yaml (every key written,
     # presets expanded, derived values filled) must load again unchanged
-    from reasonrl.config import SFTConfig
-    from reasonrl.config.rm import DPOConfig, RMConfig
-
-    schema = SFTConfig if path.stem.startswith(("pretrain", "sft_")) else RLConfig
-    schema = {"rm_synth": RMConfig, "dpo_synth": DPOConfig}.get(path.stem, schema)
+    schema = recipe_schema(path)
     cfg = load_config(path, schema=schema)
     again = load_config(save_resolved(cfg, tmp_path), schema=schema)
     assert again.model_dump() == cfg.model_dump()

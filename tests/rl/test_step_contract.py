@@ -86,7 +86,8 @@ def test_kl_in_the_loss_scores_the_reference_only(monkeypatch: pytest.MonkeyPatc
     train_step(state)
     assert [c[0][0] for c in calls] == [state.ref_model]
     kwargs = calls[0][1]
-    assert kwargs == {"micro_batch_size": 4, "temperature": 1.0, "dtype": "auto"}
+    assert kwargs == {"micro_batch_size": 4, "temperature": 1.0, "dtype": "auto",
+                      "shared_prefix": False}  # fmt: skip  # algo.shared_prefix defaults to off
     batch = updates[0][0][2]
     assert batch.ref_logprobs is not None and batch.old_logprobs is None
     assert updates[0][1]["kl_coef"] == pytest.approx(0.1)

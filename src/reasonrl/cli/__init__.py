@@ -24,14 +24,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("reasonrl.cli.quickstart:main", "a few-minute RL run on CPU, end to end"),
     "sft": ("reasonrl.cli.sft:main", "supervised fine-tuning (e.g. the base checkpoint)"),
     "data synth": ("reasonrl.cli.data_synth:main", "generate synthetic DAG reasoning problems"),
-    "data rejection": ("reasonrl.cli.data_rejection:main",
-                       "shortest-correct samples of a model as SFT data (long2short)"),
+    "data rejection": (
+        "reasonrl.cli.data_rejection:main",
+        "shortest-correct samples of a model as SFT data (long2short)",
+    ),
     "merge": ("reasonrl.cli.merge:main", "average two models' weights (long2short merge)"),
     "export": ("reasonrl.cli.export:main", "a checkpoint as a clean Hugging Face directory"),
     "report": ("reasonrl.cli.report:main", "write a static HTML report of a run"),
     "recipes": ("reasonrl.cli.recipes:main", "list recipes with their purpose"),
     "rm": ("reasonrl.cli.rm:main", "train a Bradley–Terry reward model on preference pairs"),
     "dpo": ("reasonrl.cli.dpo:main", "DPO / IPO / cDPO on preference pairs, frozen reference"),
+    "irl": ("reasonrl.cli.irl:main", "IRL from demonstrations: alternate reward model and RL"),
 }
 
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
@@ -54,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         "data", help="data tools (`reasonrl data synth --help`)", allow_abbrev=False
     )
     tools = [name.split()[1] for name in COMMANDS if name.startswith("data ")]
-    data.add_argument("tool", choices=tools,
-                      help="; ".join(f"{t}: {COMMANDS['data ' + t][1]}" for t in tools))
+    data.add_argument(
+        "tool", choices=tools, help="; ".join(f"{t}: {COMMANDS['data ' + t][1]}" for t in tools)
+    )
     return parser
 
 

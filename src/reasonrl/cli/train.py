@@ -77,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"run directory {run_dir} already holds a run: pass --resume to continue it, "
             "or choose another with trainer.run_name=NAME"
         )
-    train_main = common.load_target("reasonrl.rl.run:train_main")
+    loop = "reasonrl.es.run" if cfg.algo.kind == "es" else "reasonrl.rl.run"  # ES: issue 21
+    if cfg.trainer.backend == "ray":  # Ray actors for rollouts and rewards (issue 19)
+        loop = "reasonrl.distributed_ray.run"
+    train_main = common.load_target(f"{loop}:train_main")
     refusals = _refusals()
     try:
         result = train_main(cfg, resume=args.resume, allow_config_change=args.allow_config_change)

@@ -36,6 +36,8 @@ BUILTIN_REWARDS = (
     "math", "countdown", "code_tests", "code_tests_all",
     "learned", "judge",  # a reward model / a pairwise judge LM: reward.learned_*
 )  # fmt: skip
+# The built-in tool names of env.tool (reasonrl.envs.tools); any other value is an import path.
+BUILTIN_TOOLS = ("python", "calculator")
 # What train(reward_fn=...) / train(source=...) records for a callable that has no import path
 # (defined in __main__, a notebook, a closure): it names the object and never loads.
 PYTHON_PREFIX = "python:"
@@ -187,6 +189,10 @@ class DataConfig(ConfigModel):
     """Synthetic story contexts (templates), cycled round-robin."""
     modes: tuple[Literal["forward", "reverse"], ...] = Field(("forward",), min_length=1)
     """Synthetic problem modes: forward (constants first) or reverse (question first)."""
+    magnitude: Literal["small", "large"] = "small"
+    """Size of the synthetic numbers: small (the paper's: constants 1-4, values <= 99) or large
+    (the tool task: 3-digit constants, values <= 999,999, mostly products; docs/environments.md),
+    for training and held-out problems alike."""
     seed: Seed = 0
     """Seed of the problem generator / shuffling (0 .. 2**32-1)."""
     train_file: str | None = None
@@ -258,7 +264,9 @@ class DataConfig(ConfigModel):
                 "is generated); use data.task=jsonl"
             )
         if self.task != "synth":  # eval_ops is derived from ops for every task: not checked
-            refuse_ignored(self, "data", ("ops", "contexts", "modes"), "unless data.task=synth")
+            refuse_ignored(
+                self, "data", ("ops", "contexts", "modes", "magnitude"), "unless data.task=synth"
+            )
         if self.task != "benchmark":
             refuse_ignored(self, "data", ("benchmark", "data_dir"), "unless data.task=benchmark")
         if self.task == "synth" or (self.task == "benchmark" and not self.eval_file):
@@ -295,6 +303,26 @@ class RolloutConfig(ConfigModel):
     vllm_gpu_memory: Float = Field(0.5, gt=0, le=1)
     """rollout.engine=vllm: the share of GPU memory vLLM may take (its weights and KV cache); the
     rest is the trainer's. vLLM sleeps (frees it) during each update and wakes for the rollout."""
+    max_staleness: NonNegInt = 0
+    """Asynchronous rollouts (docs/scaling.md): 0 = synchronous, today's loop exactly; K >= 1 = a
+    rollout thread with its own engine (a copy of the policy, synced with a version number at
+    every step) samples the groups of steps t+1..t+K while step t trains. Admission control: a
+    sample never trains more than K weight versions after the weights that sampled it (the
+    producer pauses; nothing is discarded). Sets algo.is_level=token unless given. Local
+    engines only (not vllm); exact resume holds for K=0 only (in-flight groups are regenerated
+    from the saved sampler state with the resumed weights)."""
+    producer_threads: PosInt | None = None
+    """max_staleness >= 1: torch threads of the rollout thread; the trainer keeps model.threads,
+    else the remaining cores. None = half of the cores (at least 1)."""
+    partial_token_budget: NonNegInt = 0
+    """Kimi k1.5 partial rollouts (arXiv 2501.12599, Sec. 2.6): tokens each completion may
+    generate per iteration (0 = off). An unfinished completion is carried to the next step and
+    continued from prompt + its tokens with the new weights; each token keeps the log-prob of
+    the weights that sampled it. A step trains on the groups whose G completions all finished."""
+    partial_old_segments: Literal["mask", "is"] = "mask"
+    """partial_token_budget > 0: tokens sampled by older weights than a completion's last
+    segment are masked out of the loss (`mask`, Kimi) or kept and importance-corrected against
+    their own sampler log-probs (`is`: sets algo.is_level=token unless given)."""
 
 
 KL_COEF_MAX = 10.0
@@ -328,6 +356,9 @@ IMPLIED_BY_ADVANTAGE: dict[tuple[str, str], Any] = {
 
 
 class AlgoConfig(ConfigModel):
+    kind: Literal["pg", "es"] = "pg"
+    """pg: policy-gradient RL (every other algo key); es: EGGROLL evolution strategies (arXiv
+    2511.16652, the `es` section; docs/beyond-policy-gradient.md), which reads no other algo key."""
     preset: PresetName | None = None
     """Named bundle of the fields below (reasonrl.algos.presets); explicit keys override it."""
     advantage: Literal[
@@ -414,12 +445,25 @@ class AlgoConfig(ConfigModel):
     """Passes over each batch of rollouts."""
     micro_batch_size: PosInt = 32
     """Sequences per forward/backward micro-batch (gradient accumulation)."""
+    shared_prefix: Literal["auto", "on", "off"] = "off"
+    """Training forward that runs each distinct prompt of a micro-batch once and attends its
+    completions to that prompt's keys/values (reasonrl.rl.shared_prefix; same log-probs and
+    gradients as the padded rows). auto = on when the model supports it (a transformers causal
+    LM with a KV cache, no sliding window) and rollout.n > 1; on = refuse an unsupported model.
+    Default off until a quiet-machine measurement shows it faster (benchmarks/vs_trl/README.md)."""
     old_logprobs: Literal["recompute", "rollout"] = "recompute"
     """PPO ratio denominator: recompute with the trainer, or reuse the sampler's log-probs."""
     tau: Float = Field(0.1, gt=0)
     """Kimi OMD regulariser strength (loss=kimi_omd only)."""
     passk_k: PosInt = 4
     """k of the pass@k advantage (advantage=passk only; arXiv 2508.10751); must be <= rollout.n."""
+    drirl: Bool = False
+    """DR-IRL's GRPO-S (arXiv 2503.18991; reasonrl.rl.drirl): multiply each completion's group
+    advantage by alpha = hardness (1 - fraction of its steps matching a gold step; 1 off the
+    synthetic task) x responsiveness of its difficulty bucket (data.sampler.difficulty_key;
+    gap = 1 - reward, r(demonstration) = 1). Group estimators only."""
+    drirl_tau: Float = Field(1.0, ge=0)
+    """drirl: outlier threshold on a reward gap's squared deviation from its bucket's mean."""
 
     @model_validator(mode="before")
     @classmethod
@@ -435,6 +479,14 @@ class AlgoConfig(ConfigModel):
     @model_validator(mode="after")
     def _check(self) -> AlgoConfig:
         token_level = self.advantage in ("reinforce_pp", "gae")
+        if self.drirl:
+            from reasonrl.algos.advantages import ADVANTAGES
+
+            if self.advantage not in ADVANTAGES:
+                raise ValueError(
+                    f"algo.drirl scales a group advantage; algo.advantage={self.advantage} is "
+                    f"not a group estimator (choose from {', '.join(ADVANTAGES)})"
+                )
         if self.kl_in == "reward" and not token_level:
             raise ValueError(
                 f"algo.kl_in=reward needs a token-level advantage (reinforce_pp, gae), got "
@@ -489,6 +541,41 @@ class AlgoConfig(ConfigModel):
                 ("agg_const",),
                 f"by algo.agg={self.agg} (read by seq_mean_token_sum_norm only)",
             )
+
+
+class ESConfig(ConfigModel):
+    """EGGROLL evolution strategies (arXiv 2511.16652; read only when algo.kind=es)."""
+
+    population: PosInt = Field(32, multiple_of=2)
+    """N, perturbed models per generation; even: members 2p and 2p+1 are an antithetic pair."""
+    rank: PosInt = 1
+    """r of each weight's perturbation E = A B^T / sqrt(r) (the paper's default: 1)."""
+    sigma: Float = Field(0.02, gt=0)
+    """Noise scale sigma (the paper's LLM default is 1e-3, for 0.1B-14B models; the 1.7M-weight
+    synth-micro needs larger perturbations to change a greedy answer: recipes/es_synth.yaml)."""
+    lr: Float = Field(1.0, gt=0)
+    """Step size of W += lr sqrt(N) (1/N) sum f_i E_i (the paper's lr_scale, default 1.0);
+    optim.warmup_steps / optim.schedule scale it, the other optim keys are unused."""
+    shaping: Literal["zscore", "centered_rank"] = "zscore"
+    """Fitness shaping: zscore (the paper's code) or centred ranks in [-0.5, 0.5] (arXiv
+    1703.03864; ties share their average rank)."""
+    noise: Literal["low_rank", "full"] = "low_rank"
+    """low_rank (EGGROLL) or full (full-rank Gaussian ES, the memory baseline)."""
+    apply: Literal["auto", "hook", "inplace"] = "auto"
+    """How a member's perturbation reaches the engine: hook (forward hooks add x B A^T sigma /
+    sqrt(r) to nn.Linear outputs, no weight copy; needs rollout.engine=hf), inplace (W += E and
+    an exact restore from one base copy; any engine), auto (hook with the hf engine)."""
+    greedy: Bool = True
+    """Greedy decoding for every member (the paper's temperature 0); false samples at
+    rollout.temperature with one seed shared by all members."""
+    samples: PosInt = 1
+    """Completions per prompt per member (more than 1 needs greedy=false)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ESConfig:
+        if self.greedy and self.samples > 1:
+            raise ValueError(f"es.samples={self.samples} needs es.greedy=false (greedy repeats)")
+        return self
 
 
 class CriticConfig(ConfigModel):
@@ -555,6 +642,26 @@ class RewardConfig(ConfigModel):
     """Weight of the refined step rewards (reward.dense != none)."""
     dense_eta: Float = 1.0
     """Clip's threshold eta: a step scoring below it gets r - eta < 0 (clip, clip_delta)."""
+    repexp_coef: Float = Field(0.0, ge=0)
+    """RepExp exploration bonus weight beta (arXiv 2510.11686; 0 = off, 0.01 in the paper's
+    code): shaped score += beta * h^T (lam I + sum_group h h^T)^{-1} h of the policy's own
+    response representation h, added before the advantage; raw reward metrics are unchanged,
+    the mean bonus is logged as reward/repexp_mean (docs/beyond-policy-gradient.md)."""
+    repexp_lambda: Float = Field(0.01, gt=0)
+    """RepExp ridge regulariser lambda of Sigma = lambda I + sum h h^T (paper code: 0.01)."""
+    repexp_dim: NonNegInt = 32
+    """RepExp: sparse random projection of the hidden states to this many dims, redrawn each
+    step (paper: 32 for MATH/GSM8K RL); 0 = the raw hidden size."""
+    repexp_pool: Literal["mean", "last"] = "mean"
+    """RepExp representation: mean of the last-layer hidden states over the response tokens
+    (the paper's; it beat the last token by >2x) or the last response token's."""
+    repexp_sqrt: Bool = False
+    """RepExp: sqrt(h^T Sigma^-1 h) (the classic elliptical bonus) instead of the paper's
+    leverage score h^T Sigma^-1 h."""
+    repexp_leave_one_out: Bool = False
+    """RepExp: Sigma without the rollout's own term (the paper includes it)."""
+    repexp_gate: Bool = True
+    """RepExp: no bonus in a group none of whose rollouts is correct (as the paper)."""
     learned_model: str | None = None
     """kind=learned: the reward-model directory (`reasonrl rm`'s final/); kind=judge: the judge
     LM (an HF directory or builtin:NAME). Required by those two kinds (docs/preferences.md)."""
@@ -600,6 +707,47 @@ class RewardConfig(ConfigModel):
         return self
 
 
+class EnvConfig(ConfigModel):
+    """The environment episodes run in (`reasonrl.envs`, docs/environments.md). The default,
+    single_turn, is one completion scored by reward.kind: the loop as it always was."""
+
+    kind: Literal["single_turn", "tool"] = "single_turn"
+    """`single_turn`: one completion per episode; `tool`: the policy may call env.tool with
+    `<code>...</code>` (the turn stops at `</code>`), sees `<output>...</output>` and goes on;
+    reward.kind scores the whole transcript. Observation tokens are masked out of the loss."""
+    tool: str = "python"
+    """env.kind=tool: `python` (the sandboxed stateful interpreter), `calculator`, or an import
+    path module.path:factory of a zero-argument callable returning a Tool."""
+    max_turns: PosInt = 4
+    """env.kind=tool: most policy turns per episode (a call in the last one ends it,
+    finish reason max_turns)."""
+    max_tool_calls: PosInt = 3
+    """env.kind=tool: most tool calls per episode (one more ends it, finish max_tool_calls)."""
+    max_total_tokens: PosInt = 512
+    """env.kind=tool: most response tokens per episode, sampled and observation tokens together
+    (finish max_tokens); rollout.max_new_tokens caps each turn."""
+    workers: PosInt = 1
+    """env.kind=tool: env steps (tool calls) run at once in threads after each turn."""
+    failed_call_penalty: Float = Field(0.0, ge=0)
+    """env.kind=tool: subtracted from an episode's reward per failed tool call (ok=False)."""
+    turn_credit: bool = False
+    """env.kind=tool: Demystifying's reward (arXiv 2510.11701): +1 if correct, else
+    min(-0.6, -1 + 0.1 x tool calls) (algos/tool_reward.tcr_reward); replaces the task score."""
+    tool_bonus: tuple[Float, Float, Float] | None = None
+    """env.kind=tool: AgentMath's gated tool reward (alpha, beta, R_max): a correct episode gets
+    + min(R_max, alpha + beta x tool calls), a wrong one nothing (arXiv 2512.20745)."""
+
+    @field_validator("tool")
+    @classmethod
+    def _check_tool(cls, value: str) -> str:
+        if ":" in value:
+            return import_path(value, "env.tool")
+        if value not in BUILTIN_TOOLS:
+            raise ValueError(f"env.tool={value!r}: expected one of {', '.join(BUILTIN_TOOLS)} "
+                             "or an import path module.path:factory")  # fmt: skip
+        return value
+
+
 # An Adam moment decay: beta >= 1 never forgets (or diverges), beta < 0 is meaningless.
 Beta = Annotated[Float, Field(ge=0, lt=1)]
 
@@ -623,9 +771,33 @@ class OptimConfig(ConfigModel):
 TrackerName = Literal["jsonl", "tensorboard", "wandb", "trackio", "mlflow"]
 
 
+class RayConfig(ConfigModel):
+    """trainer.backend=ray (docs/scaling.md, "Ray"; `reasonrl.distributed_ray`)."""
+
+    address: str | None = None
+    """Ray cluster to join (`ray.init(address=...)`, e.g. "auto" or "ray://host:10001"); None = a
+    local cluster on 127.0.0.1 started for the run and shut down at its end (no dashboard)."""
+    num_cpus: PosInt | None = 2
+    """address=None: CPUs the local cluster offers (each worker reserves one); None = all."""
+    rollout_workers: PosInt = 2
+    """Rollout actors, each owning an engine and a copy of the policy; a step's prompts are
+    split across them by whole groups (identical prompts stay on one actor)."""
+    reward_workers: NonNegInt = 1
+    """Reward actors that grade completions off the trainer's process (sandboxed code, math);
+    0 = grade in the driver as the local backend does."""
+    worker_threads: PosInt = 1
+    """Torch intra-op threads of each rollout actor."""
+
+
 class TrainerConfig(ConfigModel):
     steps: PosInt = 100
     """Optimizer steps to run."""
+    backend: Literal["local", "ray"] = "local"
+    """local = the single-process loop (torchrun for data parallel); ray = Ray actors for the
+    rollout and reward workers, the trainer in the driver (trainer.ray; needs the `ray` extra:
+    pip install 'reasonrl[ray]'). Same seed, max_staleness=0: the local backend's metrics."""
+    ray: RayConfig = Field(default_factory=RayConfig)
+    """trainer.backend=ray settings."""
     seed: Seed = 0
     """Seed of torch / numpy / random for the run (0 .. 2**32-1, numpy's range)."""
     out_dir: str = "runs"
@@ -655,6 +827,14 @@ class TrainerConfig(ConfigModel):
     install 'reasonrl[wandb]'`; checked before the model loads, exit 2) and logs in its
     offline/local mode as docs/usage.md#trackers says; None = jsonl plus TensorBoard when the
     `tb` extra is installed."""
+
+    @model_validator(mode="after")
+    def _ray_installed(self) -> TrainerConfig:
+        import importlib.util
+
+        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise ValueError("trainer.backend=ray needs Ray: pip install 'reasonrl[ray]'")
+        return self
 
     @field_validator("report_to")
     @classmethod
@@ -691,10 +871,12 @@ class RLConfig(ConfigModel):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     algo: AlgoConfig = Field(default_factory=AlgoConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     critic: CriticConfig = Field(default_factory=CriticConfig)
+    es: ESConfig = Field(default_factory=ESConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -721,26 +903,42 @@ class RLConfig(ConfigModel):
             raw["trainer"] = {**trainer, "run_name": source.stem}
         return raw
 
+    def _check_es(self) -> None:
+        """es.* only with algo.kind=es; with it, no key that only policy gradients read."""
+        if self.algo.kind != "es":
+            refuse_ignored(self.es, "es", ESConfig.model_fields, "unless algo.kind=es")
+            return
+        pg_keys = [k for k in AlgoConfig.model_fields if k != "kind"]
+        refuse_ignored(self.algo, "algo", pg_keys, "by algo.kind=es (the es section is read)")
+        if self.model.lora is not None:
+            raise ValueError("algo.kind=es perturbs full weights: remove model.lora")
+        if self.es.apply == "hook" and self.rollout.engine != "hf":
+            raise ValueError("es.apply=hook needs rollout.engine=hf (hooks on nn.Linear)")
+
     @model_validator(mode="after")
     def _derive(self) -> RLConfig:
         """Cross-section checks, then the derived values, computed here and nowhere else."""
+        self._check_es()
         seqs = self.rollout.prompts_per_step * self.rollout.n
         mbs = self.algo.micro_batch_size
-        if seqs % mbs:
+        if seqs % mbs and self.algo.kind == "pg":  # ES has no micro-batches
             raise ValueError(
                 f"rollout.prompts_per_step*rollout.n = {self.rollout.prompts_per_step}*"
                 f"{self.rollout.n} = {seqs} is not divisible by algo.micro_batch_size={mbs}"
             )
         buf = self.algo.overlong_buffer
-        if buf is not None and buf >= self.rollout.max_new_tokens:
+        # L_max of the shaping: one completion, or a tool episode's whole response side
+        tool = self.env.kind == "tool"
+        limit = self.env.max_total_tokens if tool else self.rollout.max_new_tokens
+        what = "env.max_total_tokens" if tool else "rollout.max_new_tokens"
+        if buf is not None and buf >= limit:
             hint = (
                 f" (algo.preset={self.algo.preset} sets it; override it)"
                 if self.algo.preset
                 else ""
             )
             raise ValueError(
-                f"algo.overlong_buffer={buf} must be smaller than "
-                f"rollout.max_new_tokens={self.rollout.max_new_tokens}{hint}"
+                f"algo.overlong_buffer={buf} must be smaller than {what}={limit}{hint}"
             )
         if self.algo.advantage == "passk" and self.algo.passk_k > self.rollout.n:
             raise ValueError(
@@ -767,6 +965,12 @@ class RLConfig(ConfigModel):
         kinds = [self.reward.kind, *(c.kind for c in self.reward.components)]
         if self.rollout.engine == "vllm" and not self.model.device.startswith("cuda"):
             raise ValueError("rollout.engine=vllm needs model.device=cuda")
+        if self.env.kind == "single_turn":
+            refuse_ignored(self.env, "env", [k for k in EnvConfig.model_fields if k != "kind"],
+                           "by env.kind=single_turn (read by env.kind=tool)")  # fmt: skip
+        elif self.reward.dense != "none":
+            raise ValueError(f"reward.dense={self.reward.dense} needs env.kind=single_turn")
+        self._check_async()
         if self.algo.advantage != "gae":
             refuse_ignored(
                 self.critic,
@@ -792,8 +996,36 @@ class RLConfig(ConfigModel):
             algo["agg_const"] = float(self.rollout.max_new_tokens)
         if self.rollout.engine == "vllm" and "is_level" not in self.algo.model_fields_set:
             algo["is_level"] = "token"  # vLLM's kernels give other log-probs than the trainer's
+        ro = self.rollout
+        partial_is = ro.partial_token_budget > 0 and ro.partial_old_segments == "is"
+        stale = ro.max_staleness > 0 or partial_is
+        if stale and "is_level" not in self.algo.model_fields_set:
+            algo["is_level"] = "token"  # samples of older weights: pi_old / mu_old corrects them
         if algo:
             derived["algo"] = algo
         for name, update in derived.items():
             object.__setattr__(self, name, getattr(self, name).model_copy(update=update))
         return self
+
+    def _check_async(self) -> None:
+        """Asynchronous and partial rollouts (rl/async_rollouts.py): what they do not combine
+        with."""
+        ro, a = self.rollout, self.algo
+        for key, on in (
+            ("max_staleness", ro.max_staleness),
+            ("partial_token_budget", ro.partial_token_budget),
+        ):
+            if not on:
+                continue
+            if ro.engine == "vllm":
+                raise ValueError(f"rollout.{key}={on} needs a local engine, not vllm")
+            if a.advantage == "remax":
+                raise ValueError(
+                    f"rollout.{key}={on} cannot be combined with algo.advantage="
+                    "remax (its greedy baseline samples with the trainer's weights)"
+                )
+        if ro.partial_token_budget and a.dynamic_sampling:
+            raise ValueError(
+                "rollout.partial_token_budget cannot be combined with "
+                "algo.dynamic_sampling (a step trains on the groups that finished)"
+            )

@@ -371,8 +371,11 @@ def write_report(
         ("summary", "Summary", _summary(run_dir, metrics, config_text)),
         ("eval", "Evaluation", _evaluation(run_dir, metrics, img)),
         ("rollouts", "Rollouts", H.rollout_browser(group_rollouts(shown), len(shown), total)),
-        ("curves", "Training curves",
-         _curves(metrics, img) + _op_reward(samples, img) + _prompt_stats(run_dir)),
+        (
+            "curves",
+            "Training curves",
+            _curves(metrics, img) + _op_reward(samples, img) + _prompt_stats(run_dir),
+        ),
         ("config", "Config", f"<pre>{H.esc(config_text or 'no config.yaml')}</pre>"),
     ]
     out.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from reasonrl.algos.token_advantages import (
     reinforce_pp_advantages,
 )
 from reasonrl.config import RLConfig
+from reasonrl.rl.envs import response_limit
 from reasonrl.rl.rollouts import Groups
 
 TOKEN_LEVEL = ("reinforce_pp", "gae")
@@ -47,7 +48,7 @@ def shaped_scores(groups: Groups, cfg: RLConfig, *, step: int = 0) -> Tensor:
     if algo.overlong_buffer:
         scores = scores + overlong_penalty(
             lengths,
-            max_len=cfg.rollout.max_new_tokens,
+            max_len=response_limit(cfg),
             buffer=algo.overlong_buffer,
             factor=algo.overlong_factor,
         )
@@ -66,6 +67,8 @@ def compute_advantages(
     kl_coef: float = 0.0,
     greedy_scores: Tensor | None = None,
     dense: Tensor | None = None,
+    rows: slice | None = None,
+    scale: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """(N, T) token advantages, and the (N, T) returns the critic regresses on (gae only).
 
@@ -77,9 +80,17 @@ def compute_advantages(
         kl_coef: its weight (the KL controller's current value).
         greedy_scores: (B,) raw greedy-completion rewards (advantage=remax).
         dense: (N, T) dense step rewards added to the token rewards (reward.dense, `rl.dense`).
+        rows: data parallel (`reasonrl.dist`): `scores` (and `greedy_scores`) are the groups of
+            all ranks, `mask` holds this rank's groups `rows` of them, so batch statistics
+            (Lite PPO's batch std, REINFORCE++-baseline's whitening) are the whole batch's.
+            Token-level estimators are refused (their whitening runs over token tensors).
+        scale: (B, G) multiplier of a group estimator's sequence advantage (GRPO-S's alpha,
+            `rl.drirl`; algo.drirl), shaped like `scores`.
     """
     algo = cfg.algo
     name = algo.advantage
+    if rows is not None and name in TOKEN_LEVEL:
+        raise ValueError(f"advantage={name} is not supported across ranks yet")
     if name in TOKEN_LEVEL:
         rewards = outcome_token_rewards(scores.reshape(-1), mask)
         if dense is not None:  # Clip/Delta step rewards at the steps' last tokens
@@ -102,4 +113,6 @@ def compute_advantages(
         seq = remax_advantages(scores, baseline)
     else:
         seq = ADVANTAGES[name](scores, **advantage_kwargs(name, dict(algo)))
-    return broadcast_to_tokens(seq, mask), None
+        if scale is not None:  # GRPO-S: alpha * A (arXiv 2503.18991)
+            seq = scale * seq
+    return broadcast_to_tokens(seq if rows is None else seq[rows], mask), None

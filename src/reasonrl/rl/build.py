@@ -17,6 +17,8 @@ from reasonrl.data.sources import ListSource, PromptSource, SynthSource, split_l
 from reasonrl.data.templates import PromptFormat, prompt_token_ids
 from reasonrl.models.io import load_policy
 from reasonrl.rewards.api import RewardFn
+from reasonrl.rewards.trl_adapter import adapt_reward
+from reasonrl.rl.envs import ensure_tool_tokens, with_tool_reward
 from reasonrl.rl.plugins import load_import_path
 from reasonrl.rl.state import TrainState
 from reasonrl.rollout.base import RolloutEngine
@@ -137,7 +139,10 @@ def make_source(
             def fits(sample: Any) -> bool:
                 return len(prompt_token_ids(tokenizer, sample, fmt)) <= limit
 
-        synth = SynthSource(d.ops, contexts=d.contexts, modes=d.modes, seed=d.seed, fits=fits)
+        synth = SynthSource(
+            d.ops, contexts=d.contexts, modes=d.modes, seed=d.seed, fits=fits,
+            magnitude=d.magnitude,
+        )  # fmt: skip
         if d.sampler.pool_size:  # a finite pool: per-prompt statistics see repeats
             synth = ListSource(synth.next(d.sampler.pool_size), seed=d.seed)
         return _sampled(cfg, synth)
@@ -217,8 +222,8 @@ def make_reward(cfg: RLConfig) -> RewardFn:
 def reward_of_kind(cfg: RLConfig, kind: str, key: str) -> RewardFn:
     """One reward by name (synth_*, reasonrl.rewards.REWARDS) or import path (`key` names it in
     errors)."""
-    if ":" in kind:
-        return load_import_path(kind, key)
+    if ":" in kind:  # a TRL-style (prompts, completions, **kw) function is adapted
+        return adapt_reward(load_import_path(kind, key))
     if kind in ("learned", "judge"):
         return learned_reward(cfg, kind)
     if kind.startswith("synth_"):
@@ -255,6 +260,8 @@ def learned_reward(cfg: RLConfig, kind: str) -> RewardFn:
     verifiable = None
     if r.learned_combine != "none":
         verifiable = reward_of_kind(cfg, r.learned_verifiable, "reward.learned_verifiable")
+    # the synthetic task's strict reward rides along as `reward/strict` (never in the score)
+    monitor = reward_of_kind(cfg, "synth_strict", "reward") if cfg.data.task == "synth" else None
     holder: list[Any] = []  # the RM's own tokenizer renders the prompt (as `reasonrl rm` did)
 
     def encode(x: Sample, c: Completion) -> list[int]:
@@ -262,7 +269,8 @@ def learned_reward(cfg: RLConfig, kind: str) -> RewardFn:
 
     holder.append(load_learned_reward(r.learned_model, device=cfg.model.device, encode=encode,
                                       normalize=r.learned_normalize, combine=r.learned_combine,
-                                      weight=r.learned_weight, verifiable=verifiable))  # fmt: skip
+                                      weight=r.learned_weight, verifiable=verifiable,
+                                      monitor=monitor))  # fmt: skip
     return holder[0]
 
 
@@ -288,6 +296,7 @@ def build_state(
     # Master weights stay fp32; bf16 is used through autocast in the engine and the update.
     model, tokenizer = load_policy(cfg.model.path, dtype="fp32", device=cfg.model.device)
     model.train(cfg.model.train_dropout)  # eval mode = dropout off (the engines sample so)
+    ensure_tool_tokens(cfg, tokenizer, model)  # env.kind=tool: <code>/<output> ids (synth)
     # the data next: a prompt-length refusal (data.long_prompts=error) comes before anything else
     limit = prompt_limit(cfg, context_length(model, tokenizer))
     if source is None:
@@ -323,7 +332,7 @@ def build_state(
         from reasonrl.rl.critic import Critic
 
         critic = Critic.from_config(cfg, device=cfg.model.device)
-    return TrainState(
+    state = TrainState(
         cfg=cfg,
         model=model,
         tokenizer=tokenizer,
@@ -331,9 +340,16 @@ def build_state(
         scheduler=scheduler,
         engine=engine,
         source=source,
-        reward_fn=reward_fn or make_reward(cfg),
+        reward_fn=with_tool_reward(cfg, adapt_reward(reward_fn) or make_reward(cfg)),
         ref_model=ref_model,
         critic=critic,
         kl_ctl=make_kl_controller(cfg),
         engine_name=engine_name,
     )
+    from reasonrl.rl.async_rollouts import with_rollouts  # max_staleness / partial rollouts
+
+    # max_staleness >= 1: the producer thread samples from its own copy of the policy
+    copy_engine = None
+    if cfg.rollout.max_staleness:
+        copy_engine = make_engine(cfg, engine_model, tokenizer, share_weights=False)
+    return with_rollouts(state, copy_engine)

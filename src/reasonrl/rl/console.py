@@ -50,6 +50,10 @@ def step_stats(metrics: Mapping[str, float]) -> str:
 
 def _algo(cfg: RLConfig) -> str:
     a = cfg.algo
+    if a.kind == "es":  # EGGROLL (reasonrl.es): no advantage, loss or KL
+        e = cfg.es
+        return (f"es ({e.noise} rank {e.rank}, population {e.population}, sigma {e.sigma:g}, "
+                f"{e.shaping} fitness)")  # fmt: skip
     name = a.preset or "custom"
     kl = f"kl_coef {a.kl_coef:g} in {a.kl_in}" if a.kl_coef > 0 else "no KL"
     return f"{name} (advantage {a.advantage}, loss {a.loss}, {kl})"
@@ -87,11 +91,12 @@ def banner_body(
     compute = dtype_name(cfg.model.dtype, cfg.model.device)
     r = cfg.rollout
     engine = state.engine_name or r.engine
+    per_prompt = r.n if cfg.algo.kind == "pg" else cfg.es.population * cfg.es.samples
     if r.engine == "auto" and state.engine_name:
         engine += " (auto)"  # what auto chose, so a log says which engine sampled
     lines = [
         f"model {arch}, {params} | engine {engine} | device {cfg.model.device}, "
-        f"{compute} compute (fp32 master weights) | {r.prompts_per_step} prompts x {r.n} "
+        f"{compute} compute (fp32 master weights) | {r.prompts_per_step} prompts x {per_prompt} "
         f"samples per step, up to {r.max_new_tokens} new tokens | reward {reward}"
         + ("" if state.critic is None else " | critic on")
     ]

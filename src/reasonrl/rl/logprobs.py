@@ -16,6 +16,7 @@ import torch
 
 from reasonrl.algos.logprobs import entropy_from_logits, selected_logprobs
 from reasonrl.rl.batching import micro_batches, trim
+from reasonrl.rl.shared_prefix import group_micro_batches, shared_prefix_logits
 from reasonrl.runtime.precision import autocast
 from reasonrl.types import Batch
 
@@ -39,6 +40,7 @@ def response_logprobs(
     *,
     temperature: float = 1.0,
     entropy: Literal["none", "metric", "loss"] = "none",
+    shared_prefix: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probs (and optionally entropy) of the response tokens under `model`.
 
@@ -46,6 +48,8 @@ def response_logprobs(
     sampled from, so the PPO ratio is 1 when nothing changed.
 
     `entropy="metric"` computes it without gradient (for logging); "loss" keeps the graph.
+    `shared_prefix`: run each distinct prompt once (`rl.shared_prefix`; same values and
+    gradients), else the padded rows.
 
     Returns:
         logprobs (N, T) float32 and entropy (N, T) float32 or None.
@@ -54,17 +58,20 @@ def response_logprobs(
     t = batch.response_mask.shape[1]
     extra = {}
     keep = batch.input_ids.shape[1] - (p - 1)  # positions p-1 .. end: the response's predictors
-    if accepts_logits_to_keep(model):  # the LM head runs on those positions only, not the prompt
-        extra["logits_to_keep"] = keep
-    out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
-        position_ids=batch.position_ids,
-        use_cache=False,
-        **extra,
-    )
-    first = out.logits.shape[1] - keep  # 0 with logits_to_keep, p - 1 without
-    logits = out.logits[:, first : first + t, :]  # (N, T, V): position p-1 predicts token p
+    if shared_prefix:
+        logits = shared_prefix_logits(model, batch, logits_to_keep=accepts_logits_to_keep(model))
+    else:
+        if accepts_logits_to_keep(model):  # the LM head runs on the response's predictors only
+            extra["logits_to_keep"] = keep
+        out = model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=False,
+            **extra,
+        )
+        first = out.logits.shape[1] - keep  # 0 with logits_to_keep, p - 1 without
+        logits = out.logits[:, first : first + t, :]  # (N, T, V): position p-1 predicts token p
     if temperature != 1.0:
         logits = logits / temperature
     tokens = batch.input_ids[:, p : p + t]
@@ -87,18 +94,23 @@ def batch_logprobs(
     temperature: float = 1.0,
     dtype: str = "auto",
     rows: torch.Tensor | None = None,
+    shared_prefix: bool = False,
 ) -> torch.Tensor:
     """(N, T) response log-probs of a whole batch under `model`, without gradient.
 
     The old (behaviour) and reference log-probs of a step: micro-batched and trimmed like the
     update, so they cost one forward each. Rows outside `rows` (default: all) are left at 0.
+    `shared_prefix`: micro-batches keep a prompt's rows together and run the prompt once.
     """
     out = torch.zeros_like(batch.response_mask, dtype=torch.float32)
     every = torch.arange(batch.input_ids.shape[0]) if rows is None else rows
     device = next(model.parameters()).device  # CPU or CUDA autocast, as the model lives
-    for idx in micro_batches(batch, every, micro_batch_size):
+    split = group_micro_batches if shared_prefix else micro_batches
+    for idx in split(batch, every, micro_batch_size):
         mb = trim(batch.select(idx)).to(device)  # the batch stays on the host
         with autocast(dtype, device):
-            logp, _ = response_logprobs(model, mb, temperature=temperature)
+            logp, _ = response_logprobs(
+                model, mb, temperature=temperature, shared_prefix=shared_prefix
+            )
         out[idx, : logp.shape[1]] = (logp.float() * mb.response_mask).to(out.device)
     return out

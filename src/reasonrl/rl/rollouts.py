@@ -16,18 +16,21 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
 
-from reasonrl.data.templates import PromptFormat, prompt_token_ids  # one for SFT, RL and eval
+from reasonrl.envs.rollout import episode_metrics, loss_masks, run_episodes, score_episodes
 from reasonrl.rewards.api import is_correct
 from reasonrl.rewards.batch import call_reward_batch
+from reasonrl.rl.envs import decoder, env_factory
 from reasonrl.rollout.base import SamplingParams
 from reasonrl.types import Completion, RewardResult, Rollout, Sample
 
 if TYPE_CHECKING:
+    from reasonrl.dist.parallel import DataParallel
     from reasonrl.rl.state import TrainState
     from reasonrl.runtime.timing import Timer
 
@@ -63,6 +66,10 @@ class Groups:
 
     def flat_completions(self) -> list[Completion]:
         return [c for group in self.completions for c in group]
+
+    def flat_loss_masks(self) -> list[list[float]] | None:
+        """Per-token loss masks (0 on env observation tokens); None for single-turn groups."""
+        return loss_masks(self.flat_completions())
 
     def rollouts(self) -> list[Rollout]:
         """One record per completion, with its advantage when the step has computed it (NaN,
@@ -114,6 +121,9 @@ class Groups:
             "data/skipped_long_prompts": float(self.skipped_prompts),
             "rollout/len_mean": float(lengths.mean()),
             "rollout/len_max": float(lengths.max()),
+            # Dr. GRPO's length bias (arXiv 2503.20783) shows as the gap between these two:
+            # split by the reward itself (full score >= 1 = rewarded), NaN where a side is empty
+            **_split_lengths(lengths, self.scores),
             "rollout/truncated_frac": float(self.truncated().float().mean()),
             "rollout/zero_std_frac": float(sum(not informative(row) for row in self.scores))
             / len(self.scores),
@@ -131,6 +141,7 @@ class Groups:
                 out[key] = _mean(known)
         for key, value in info_metrics(applied).items():
             out.setdefault(key, value)  # never overwrites a metric above (reward/mean, ...)
+        out |= episode_metrics(self.flat_completions())  # env/*: multi-turn episodes only
         for r in failed:
             key = f"reward/failed/{r.info.get('error_kind') or 'unknown'}"
             out[key] = out.get(key, 0.0) + 1.0
@@ -175,6 +186,18 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def _split_lengths(lengths: torch.Tensor, scores: torch.Tensor) -> dict[str, float]:
+    """Mean length (tokens) of the completions the reward scored in full (score >= 1:
+    `rollout/len_correct`) and of the rest (`rollout/len_wrong`); not-applicable (NaN) scores
+    are in neither; NaN where a side has no completion."""
+    ok = ~torch.isnan(scores)
+    right, wrong = ok & (scores >= 1.0), ok & (scores < 1.0)
+    return {
+        "rollout/len_correct": float(lengths[right].mean()) if right.any() else float("nan"),
+        "rollout/len_wrong": float(lengths[wrong].mean()) if wrong.any() else float("nan"),
+    }
+
+
 def informative(scores: torch.Tensor) -> bool:
     """A group teaches something when at least two applicable rewards differ (DAPO's filter,
     applied to the raw rewards: a length penalty alone must not make a group look informative)."""
@@ -182,9 +205,11 @@ def informative(scores: torch.Tensor) -> bool:
     return len(ok) >= 2 and bool(ok.max() > ok.min())
 
 
-def _score(
+def score_groups(
     state: TrainState, samples: Sequence[Sample], completions: list[list[Completion]]
 ) -> tuple[list[list[RewardResult]], torch.Tensor]:
+    """Rewards of B groups of completions and their raw scores (B, G), NaN = not applicable
+    (one implementation for RL, ReMax's baseline and the ES trainer's fitness)."""
     timeout_s = state.cfg.reward.timeout_s
     # one call for the whole batch when the reward has a `batch` hook (a learned reward model)
     flat_s = [s for s, group in zip(samples, completions, strict=True) for _ in group]
@@ -192,39 +217,72 @@ def _score(
                              timeout_s=timeout_s)  # fmt: skip
     sizes = [len(g) for g in completions]
     rewards = [flat[sum(sizes[:b]) : sum(sizes[: b + 1])] for b in range(len(sizes))]
+    return rewards, raw_scores(rewards)
+
+
+def raw_scores(rewards: list[list[RewardResult]]) -> torch.Tensor:
+    """(B, G) float32 scores of B groups of rewards, NaN where not applicable."""
     nan = float("nan")
-    scores = torch.tensor(
+    return torch.tensor(
         [[nan if r.score is None else r.score for r in group] for group in rewards],
         dtype=torch.float32,
     )
-    return rewards, scores
+
+
+def play_groups(
+    state: TrainState, samples: Sequence[Sample], params: SamplingParams, timer: Timer | None
+) -> tuple[list[list[int]], list[list[Completion]], list[list[RewardResult]], torch.Tensor]:
+    """G episodes per sample in the run's env (`state.env`; the single-turn env by default:
+    one engine call with n = G, then one batched reward call, as before envs existed);
+    returns prompt ids (B), completions and rewards (B lists of G) and raw scores (B, G)."""
+    if not samples:
+        return [], [], [], raw_scores([])
+    factory = env_factory(state)
+    episodes = run_episodes(state.engine, factory, samples, params,
+                            decode=decoder(state.tokenizer), workers=state.cfg.env.workers,
+                            timer=timer)  # fmt: skip
+    with timer("reward") if timer is not None else nullcontext():
+        rewards = score_episodes(state.reward_fn, factory, samples, episodes,
+                                 timeout_s=state.cfg.reward.timeout_s)  # fmt: skip
+    prompt_ids = [list(row[0].prompt_ids) for row in episodes]
+    completions = [[ep.completion() for ep in row] for row in episodes]
+    return prompt_ids, completions, rewards, raw_scores(rewards)
 
 
 def sample_groups(state: TrainState, params: SamplingParams, timer: Timer) -> Groups:
     """Draw prompts, generate G completions each, score them; refill zero-spread groups if asked."""
     want = state.cfg.rollout.prompts_per_step
     dynamic = state.cfg.algo.dynamic_sampling
+    dp = state.dp  # data parallel: every rank draws the same prompts and generates its shard
     kept: list[tuple[Sample, list[int], list[Completion], list[RewardResult], torch.Tensor]] = []
     last: list = []
-    generated = rounds = 0
-    while len(kept) < want and rounds < (MAX_DYNAMIC_ROUNDS if dynamic else 1):
-        samples = state.source.next(want - len(kept))
-        fmt = PromptFormat.from_config(state.cfg)  # data.template / system_prompt / instruction
-        prompt_ids = [prompt_token_ids(state.tokenizer, s, fmt) for s in samples]
-        with timer("generate"):  # each refill round gets its own seed
-            round_params = replace(
-                params, seed=None if params.seed is None else params.seed + 7919 * rounds
-            )
-            completions = state.engine.generate(prompt_ids, round_params)
-        with timer("reward"):
-            rewards, scores = _score(state, samples, completions)
-        rounds, generated = rounds + 1, generated + len(samples)
+    generated = rounds = n_kept = 0
+    while n_kept < want and rounds < (MAX_DYNAMIC_ROUNDS if dynamic else 1):
+        samples = state.source.next(want - n_kept)
+        own = range(len(samples)) if dp is None else dp.shard(len(samples))
+        mine = samples if dp is None else [samples[i] for i in own]
+        # each refill round gets its own seed; episodes run in the env (envs/, rl/envs.py)
+        round_params = replace(
+            params, seed=None if params.seed is None else params.seed + 7919 * rounds
+        )
+        prompt_ids, completions, rewards, scores = play_groups(state, mine, round_params, timer)
+        scores = scores if dp is None else scores.reshape(len(mine), params.n)  # (0, G) if none
+        rounds, generated = rounds + 1, generated + len(mine)
         observe = getattr(state.source, "observe", None)  # samplers' statistics: RAW rewards
         if callable(observe):
             correct = torch.tensor([[is_correct(r) for r in g] for g in rewards])
-            observe(samples, scores, correct, step=state.step)
-        last = list(zip(samples, prompt_ids, completions, rewards, scores, strict=True))
+            if dp is not None:  # every rank's source sees the whole draw: their states stay equal
+                correct = dp.gather_rows(correct.reshape(len(mine), params.n).bool())[0]
+                observe(samples, dp.gather_rows(scores)[0], correct, step=state.step)
+            else:
+                observe(samples, scores, correct, step=state.step)
+        last = list(zip(mine, prompt_ids, completions, rewards, scores, strict=True))
+        if dp is not None:  # tagged (round, position in the draw): the single-process order
+            last = [(*g, (rounds, i)) for g, i in zip(last, own, strict=True)]
         kept += [g for g in last if not dynamic or informative(g[4])]
+        n_kept = len(kept) if dp is None else sum(dp.all_gather_object(len(kept)))
+    if dp is not None:
+        kept, last = reshard_groups(dp, kept, last, want)
     if not kept:  # every group was uninformative: train on the last round (its update is skipped)
         kept = last
     kept = kept[:want]
@@ -240,10 +298,30 @@ def sample_groups(state: TrainState, params: SamplingParams, timer: Timer) -> Gr
     )
 
 
+def reshard_groups(dp: DataParallel, kept: list, last: list, want: int) -> tuple[list, list]:
+    """Data parallel: every rank's kept groups in the single-process order (by round, then
+    position in the draw), cut to `want` and split again into contiguous shards
+    (`dist.shard`), so each rank trains on about want / M groups whoever generated them.
+
+    Fewer than M kept groups (dynamic sampling found too few in MAX_DYNAMIC_ROUNDS) are padded
+    with the last round's other groups so that no rank is empty: their tokens then count in
+    the normaliser, the one case where the step differs from the single-process one.
+    """
+
+    def merged(local: list) -> list:
+        return sorted((g for part in dp.all_gather_object(local) for g in part),
+                      key=lambda g: g[-1])  # fmt: skip
+
+    every_kept, every_last = merged(kept)[:want], merged(last)
+    every_kept = every_kept or every_last  # none informative: the last round, as in one process
+    tags = {g[-1] for g in every_kept}
+    every_kept += [g for g in every_last if g[-1] not in tags][: dp.world_size - len(every_kept)]
+    return [every_kept[i][:-1] for i in dp.shard(len(every_kept))], []
+
+
 def greedy_baseline(state: TrainState, groups: Groups, params: SamplingParams) -> torch.Tensor:
     """ReMax's baseline: the raw reward of one greedy completion per prompt, (B,); NaN where the
     reward does not apply (arXiv 2310.10505, Alg. 1)."""
     greedy = replace(params, n=1, greedy=True)
-    completions = state.engine.generate(groups.prompt_ids, greedy)
-    _, scores = _score(state, groups.samples, completions)
+    _, _, _, scores = play_groups(state, groups.samples, greedy, None)  # in the run's env
     return scores[:, 0]

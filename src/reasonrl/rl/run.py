@@ -22,12 +22,14 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing, nullcontext
 from pathlib import Path
 from typing import Any
 
 from reasonrl.config import RLConfig, save_resolved
+from reasonrl.dist.group import Silent, init_from_env, is_main, rank_session
+from reasonrl.dist.support import check_supported
 from reasonrl.models.io import save_model_metadata, save_tokenizer
 from reasonrl.models.lora import ADAPTER_WEIGHTS, is_lora, load_adapter_state_dict, save_adapter
 from reasonrl.rewards.api import RewardFn
@@ -103,7 +105,7 @@ def _restore(state: TrainState, ckpt: Path) -> None:
     sync_weights(state)
 
 
-def _save(state: TrainState, run_dir: Path) -> Path:
+def _save(state: TrainState, run_dir: Path) -> Path | None:
     model, tokenizer = state.model, state.tokenizer
     write = None
     # config, generation config and tokenizer beside the weights: each checkpoint is a
@@ -124,7 +126,11 @@ def _save(state: TrainState, run_dir: Path) -> Path:
     summary = getattr(state.source, "summary", None)  # per-prompt statistics (data.sampler)
     if callable(summary):
         write_json_atomic(run_dir / "prompt_stats.json", {"step": state.step, **summary()})
-    return save_checkpoint(
+    dp = state.dp
+    if dp is not None and not dp.is_main:  # rank 0 writes; the others wait until it is done
+        dp.barrier()
+        return None
+    saved = save_checkpoint(
         run_dir,
         state.step,
         model=state.model,
@@ -141,6 +147,9 @@ def _save(state: TrainState, run_dir: Path) -> Path:
         side_files=side,
         write_weights=write,
     )
+    if dp is not None:
+        dp.barrier()
+    return saved
 
 
 # ----------------------------------------------------------------------------- non-finite steps
@@ -207,6 +216,8 @@ def train(
     source: object = None,
     callbacks: Iterable[object] = (),
     overrides: Sequence[str] = (),
+    step_fn: Callable[[TrainState], tuple[dict[str, float], Any]] | None = None,
+    setup: Callable[[TrainState], None] | None = None,
 ) -> TrainState:
     """Run `trainer.steps` steps (or until `trainer.time_budget_s`), checkpointing on the way.
 
@@ -218,36 +229,69 @@ def train(
     `overrides`); `reward_fn` replaces the configured reward and `source` the training prompt
     source (a source object, or a factory `(cfg) -> source`), both recorded in config.yaml
     (`rl.plugins.record_python_objects`); `callbacks` get `on_step` / `on_eval` (`rl.callbacks`).
+    `step_fn` replaces `train_step` (the ES trainer's generation, `reasonrl.es.run`); `setup`
+    is called on the built state before any restore (the Ray backend installs its rollout
+    workers there, `reasonrl.distributed_ray.run`).
     """
     cfg = resolve_config(cfg, tuple(overrides))
+    if step_fn is None and cfg.algo.kind == "es":  # rl cannot import es (layering)
+        raise ValueError("algo.kind=es runs through reasonrl.es.run.train (reasonrl train does)")
+    if setup is None and cfg.trainer.backend == "ray":  # rl cannot import distributed_ray
+        raise ValueError("trainer.backend=ray runs through reasonrl.distributed_ray.run.train "
+                         "(reasonrl train does)")  # fmt: skip
+    step = step_fn or train_step
     cfg = record_python_objects(cfg, reward_fn=reward_fn, source=source)
     hooks = CallbackList(callbacks)
     run_dir = cfg.run_dir
+    dp = init_from_env(cfg.model.device)  # under torchrun: data parallel (reasonrl.dist)
+    if dp is not None:
+        check_supported(cfg.model_dump(), dp.world_size)
+    main = dp is None or dp.is_main  # only rank 0 prints, logs and writes
     ckpt = resume_point(cfg, resume=resume, allow_config_change=allow_config_change)
+    if dp is not None:  # every rank has checked the run directory before rank 0 writes to it
+        dp.barrier()
     t = cfg.trainer
-    bar = StepProgress(t.steps, label="RL", enabled=progress, every=t.log_every,
+    bar = StepProgress(t.steps, label="RL", enabled=progress and main, every=t.log_every,
                        time_budget_s=t.time_budget_s)  # fmt: skip
-    bar.log(banner_head(cfg))  # the first line of output, before the slow model load
-    with StopSignals() as stop:
+    bar.plain = bar.plain and main  # its stdout was bound before rank_session quiets it
+    if main:
+        bar.log(banner_head(cfg))  # the first line of output, before the slow model load
+    with StopSignals() as stop, rank_session(dp):
         state = build_state(cfg, reward_fn=reward_fn, source=source)
+        if setup is not None:
+            setup(state)
+        if dp is not None:  # the same starting weights on every rank
+            state.dp = dp
+            dp.broadcast_module(state.model)
+            sync_weights(state)
         if ckpt is not None:
             _restore(state, ckpt)
         resumed_at = state.step if ckpt is not None else None
         for line in banner_body(state, ckpt, custom_reward=reward_fn is not None):
             bar.log(line)
-        evaluator = RunEvaluator.for_run(cfg, log=bar.log)  # reads the held-out data: fails early
+        # reads the held-out data: fails early (data parallel: rank 0 evaluates alone)
+        evaluator = RunEvaluator.for_run(cfg, log=bar.log) if main else None
         # Only now, with every input read, does anything on disk change.
-        remove_stale(run_dir)  # temp dirs of a save that crashed
-        forget_evals_after(run_dir, resumed_at)  # as the metric logs drop rows after the ckpt
         changes = config_changes(cfg, run_dir / "config.yaml") if ckpt is not None else []
-        save_resolved(cfg, run_dir)
+        if main:
+            remove_stale(run_dir)  # temp dirs of a save that crashed
+            forget_evals_after(run_dir, resumed_at)  # as the metric logs drop rows after the ckpt
+            save_resolved(cfg, run_dir)
         with (
             bar,
             # the console gets the bar's step lines (every trainer.log_every steps when redirected)
-            MetricsLogger(run_dir, resume_step=resumed_at, report_to=t.report_to) as metrics_log,
+            (
+                MetricsLogger(run_dir, resume_step=resumed_at, report_to=t.report_to)
+                if main
+                else Silent()
+            ) as metrics_log,
             closing(
                 SampleLogger(run_dir, resume_step=resumed_at, trackers=metrics_log.trackers)
+                if main
+                else Silent()
             ) as sample_log,
+            # the rollout producer thread (max_staleness >= 1) stops on every way out
+            closing(state.rollouts) if state.rollouts is not None else nullcontext(),
         ):
             if changes:
                 bar.log(f"with changed settings: {describe_changes(changes)}")
@@ -263,7 +307,7 @@ def train(
                 if stop.signum is not None:  # arrived while setting up: no step to save
                     raise RunInterrupted(stop.signum, state.step, None)
                 try:
-                    metrics, groups = train_step(state)
+                    metrics, groups = step(state)
                 except NonFiniteUpdateError as exc:
                     raise NonFiniteStop(
                         f"step {state.step + 1}: {exc}; nothing was saved from these weights; "
@@ -271,6 +315,9 @@ def train(
                     ) from exc
                 elapsed = time.monotonic() - start - eval_s
                 out_of_time = t.time_budget_s is not None and elapsed > t.time_budget_s
+                if dp is not None:  # every rank stops, and saves, at the same step
+                    out_of_time = dp.agree(out_of_time)
+                    stop.signum = dp.max_int(stop.signum or 0) or None
                 last = state.step == t.steps or out_of_time
                 if evaluator is not None and evaluator.due(state.step, last=last):
                     evaluated = evaluator.evaluate(state)  # before the save: never redone
@@ -299,13 +346,16 @@ def train_main(
     allow_config_change: bool = False,
     progress: bool = True,
     reward_fn: RewardFn | None = None,
+    step_fn: Callable[[TrainState], tuple[dict[str, float], Any]] | None = None,
+    setup: Callable[[TrainState], None] | None = None,
 ) -> int:
     """Entry point of `reasonrl train`: the run's exit status, with one line on stderr when it
     stops early (1: non-finite updates or a full disk; 130/143: SIGINT/SIGTERM). ResumeError
     and RunDirExistsError propagate (the command reports them as usage errors, exit 2)."""
     try:
         state = train(cfg, resume=resume, allow_config_change=allow_config_change,
-                      progress=progress, reward_fn=reward_fn)  # fmt: skip
+                      progress=progress, reward_fn=reward_fn, step_fn=step_fn,
+                      setup=setup)  # fmt: skip
     except RunStopped as exc:
         print(f"reasonrl: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
@@ -323,6 +373,8 @@ def train_main(
         return 1
     n = state.nonfinite_steps
     skipped = f", {n} updates skipped as non-finite" if n else ""
+    if not is_main():  # data parallel: rank 0 reports
+        return 0
     print(
         f"run directory: {cfg.run_dir} (step {state.step}{skipped}); "
         f"report: reasonrl report {cfg.run_dir}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
@@ -14,7 +14,9 @@ from reasonrl.rewards.api import RewardFn
 from reasonrl.rollout.base import RolloutEngine, SamplingParams
 
 if TYPE_CHECKING:
+    from reasonrl.dist.parallel import DataParallel
     from reasonrl.rl.critic import Critic
+    from reasonrl.runtime.timing import Timer
 
 
 @dataclass
@@ -41,6 +43,19 @@ class TrainState:
     nonfinite_streak: int = 0
     nonfinite_steps: int = 0
     engine_name: str = ""  # what rollout.engine resolved to (auto -> fused or hf)
+    env: Any = None  # the envs.base.EnvFactory episodes run in; None: built from cfg.env (rl.envs)
+    dp: DataParallel | None = None  # data parallel under torchrun (reasonrl.dist); None: one
+    # async / partial rollouts (rl/async_rollouts.py); None = sample_groups in the step itself
+    rollouts: RolloutProducer | None = None
+
+
+class RolloutProducer(Protocol):
+    """Where a step's groups come from when not `sample_groups` itself: `next` returns the
+    `rl.rollouts.Groups` step `state.step` trains on; `close` stops any producer thread."""
+
+    def next(self, state: TrainState, params: SamplingParams, timer: Timer) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 def sampling_params(cfg: RLConfig, step: int) -> SamplingParams:

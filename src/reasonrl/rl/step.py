@@ -21,10 +21,14 @@ from reasonrl.models.lora import engine_weights
 from reasonrl.rl.advantage import compute_advantages, shaped_scores
 from reasonrl.rl.batching import collate
 from reasonrl.rl.dense import step_dense_rewards
+from reasonrl.rl.drirl import drirl_alpha
 from reasonrl.rl.logprobs import batch_logprobs
+from reasonrl.rl.repexp import repexp_scores
 from reasonrl.rl.rollouts import Groups, greedy_baseline, sample_groups
+from reasonrl.rl.shared_prefix import use_shared_prefix
 from reasonrl.rl.state import TrainState, sampling_params
 from reasonrl.rl.update import policy_update
+from reasonrl.rl.versions import loss_mask
 from reasonrl.runtime.metrics import reduce_metrics
 from reasonrl.runtime.schedule import advance
 from reasonrl.runtime.timing import Timer
@@ -36,37 +40,55 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
     cfg, algo, timer = state.cfg, state.cfg.algo, Timer()
     params = sampling_params(cfg, state.step)
     with timer("rollout"):  # B prompts x G; with dynamic sampling only informative groups
-        groups = sample_groups(state, params, timer)
+        if state.rollouts is None:  # synchronous: sampled here, with the current weights
+            groups = sample_groups(state, params, timer)
+        else:  # rollout.max_staleness / partial_token_budget (rl/async_rollouts.py)
+            groups = state.rollouts.next(state, params, timer)
         if algo.advantage == "remax":  # ReMax: a greedy completion's reward is the baseline
             groups.greedy_scores = greedy_baseline(state, groups, params)
     _call_optional(state.engine, "sleep")  # vLLM: free its GPU memory for the update
     scores = shaped_scores(groups, cfg, step=state.step)  # (B, G): overlong / length shaping
     zeros = torch.zeros(scores.numel())  # advantages are filled in below
     batch = collate(groups.flat_prompt_ids(), groups.flat_completions(), zeros,
-                    pad_id=state.tokenizer.pad_token_id)  # fmt: skip
+                    pad_id=state.tokenizer.pad_token_id,
+                    loss_mask=groups.flat_loss_masks())  # fmt: skip  # 0 on env observations
     keep = groups.applicable().reshape(-1).float()  # a not-applicable reward teaches nothing
     if algo.overlong_filter:  # DAPO: truncated samples carry no loss
         keep = keep * overlong_filter_mask(groups.truncated())
-    batch = batch.with_fields(response_mask=batch.response_mask * keep[:, None])
+    keep = keep[:, None] * loss_mask(groups, batch.response_mask.shape[1])  # partial: old segments
+    batch = batch.with_fields(response_mask=batch.response_mask * keep)
+    scores, repexp_metrics = repexp_scores(state, groups, batch, scores, timer)  # RepExp bonus
     lp = {"micro_batch_size": algo.micro_batch_size, "temperature": cfg.rollout.temperature,
           "dtype": cfg.model.dtype}  # fmt: skip
     with timer("logprobs"):  # before any weight changes: the PPO ratio's denominator and pi_ref
         if state.ref_model is not None:
-            batch = batch.with_fields(ref_logprobs=batch_logprobs(state.ref_model, batch, **lp))
+            shared = use_shared_prefix(algo.shared_prefix, state.ref_model,
+                                       group_size=cfg.rollout.n)  # fmt: skip
+            ref_lp = batch_logprobs(state.ref_model, batch, **lp, shared_prefix=shared)
+            batch = batch.with_fields(ref_logprobs=ref_lp)
         if algo.ppo_epochs > 1 or algo.kl_in == "reward":
-            batch = batch.with_fields(old_logprobs=batch_logprobs(state.model, batch, **lp))
+            shared = use_shared_prefix(algo.shared_prefix, state.model, group_size=cfg.rollout.n)
+            old_lp = batch_logprobs(state.model, batch, **lp, shared_prefix=shared)
+            batch = batch.with_fields(old_logprobs=old_lp)
         values = state.critic.values(batch) if state.critic is not None else None
     kl = None
     if algo.kl_in == "reward" and batch.ref_logprobs is not None:
         kl = kl_penalty(batch.old_logprobs, batch.ref_logprobs, kind=algo.kl_estimator)
     dense, dense_metrics = step_dense_rewards(groups, cfg, state.tokenizer, batch.response_mask)
+    every, greedy, rows = scores, groups.greedy_scores, None
+    alpha, drirl_metrics = drirl_alpha(groups, scores, cfg) if algo.drirl else (None, {})
+    if state.dp is not None:  # data parallel: the advantage sees every rank's groups
+        every, rows = state.dp.gather_rows(scores)
+        greedy = None if greedy is None else state.dp.gather_rows(greedy)[0]
+        alpha = None if alpha is None else state.dp.gather_rows(alpha)[0]  # per-rank buckets
     advantages, returns = compute_advantages(
-        cfg, scores, batch.response_mask, values=values, kl=kl, kl_coef=state.kl_ctl.value,
-        greedy_scores=groups.greedy_scores, dense=dense,
+        cfg, every, batch.response_mask, values=values, kl=kl, kl_coef=state.kl_ctl.value,
+        greedy_scores=greedy, dense=dense, rows=rows, scale=alpha,
     )  # fmt: skip
     batch = batch.with_fields(advantages=advantages)
     groups.advantages = masked_row_mean(advantages, batch.response_mask)  # for samples.jsonl
-    metrics: dict[str, float] = dict(dense_metrics)  # reward/dense_* (reward.dense)
+    metrics: dict[str, float] = dict(dense_metrics) | repexp_metrics  # reward/dense_*, repexp
+    metrics |= drirl_metrics  # drirl/alpha_* (algo.drirl)
     with timer("update"):
         if state.critic is not None:
             assert returns is not None and values is not None
@@ -74,7 +96,8 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
                                            mini_batches=cfg.critic.mini_batches)  # fmt: skip
         if state.step >= cfg.critic.warmup_steps or state.critic is None:
             kl_coef = state.kl_ctl.value
-            epochs = [policy_update(state.model, state.optimizer, batch, cfg, kl_coef=kl_coef)
+            epochs = [policy_update(state.model, state.optimizer, batch, cfg, kl_coef=kl_coef,
+                                    dp=state.dp)
                       for _ in range(algo.ppo_epochs)]  # fmt: skip
             metrics |= _epoch_metrics(epochs)
         advance(state.scheduler)  # steps count RL steps, skipped updates included
@@ -98,6 +121,8 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
     metrics["actor/lr"] = state.scheduler.get_last_lr()[0]
     metrics["perf/gen_tokens_per_s"] = groups.gen_tokens / max(timer.seconds("generate"), 1e-9)
     metrics["perf/step_s"] = timer.total()
+    if state.dp is not None:  # one row for the step: the mean over ranks (dist.parallel)
+        metrics = state.dp.mean_metrics(metrics)
     return metrics, groups
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,10 +24,14 @@ from reasonrl.algos.policy_loss import loss_kwargs
 from reasonrl.config import AlgoConfig, RLConfig
 from reasonrl.rl.batching import micro_batches, trim
 from reasonrl.rl.logprobs import response_logprobs
+from reasonrl.rl.shared_prefix import group_micro_batches, use_shared_prefix
 from reasonrl.runtime.checkpoint import tensors_finite
 from reasonrl.runtime.metrics import reduce_metrics
 from reasonrl.runtime.precision import autocast
 from reasonrl.types import Batch
+
+if TYPE_CHECKING:
+    from reasonrl.dist.parallel import DataParallel
 
 
 class NonFiniteUpdateError(RuntimeError):
@@ -108,6 +113,7 @@ def policy_update(
     cfg: RLConfig,
     *,
     kl_coef: float | None = None,
+    dp: DataParallel | None = None,
 ) -> dict[str, float]:
     """Accumulate the loss over micro-batches, clip the gradient and take one optimizer step
     (`guarded_step`: none when the loss or gradient is not finite).
@@ -117,14 +123,20 @@ def policy_update(
     weighted by its token count), except `actor/loss` (the batch loss: the micro-batch losses
     add up to it) and `actor/grad_norm`; a skipped step adds `actor/skipped_nonfinite` = 1 and
     `actor/nonfinite_{cause}` = 1.
+
+    `dp` (data parallel, `reasonrl.dist`): `batch` is this rank's shard; the normaliser is the
+    whole batch's and the gradients and loss are summed over ranks before clipping, so every
+    rank takes the single-process step (docs/scaling.md); `actor/loss` is then the batch loss.
     """
     algo = cfg.algo
     kl_coef = algo.kl_coef if kl_coef is None else kl_coef
     const = algo.agg_const  # set by the config for seq_mean_token_sum_norm, unused otherwise
-    norm = global_normalizer(batch.response_mask, algo.agg, const=const)
+    reduce = None if dp is None else dp.normaliser
+    norm = global_normalizer(batch.response_mask, algo.agg, const=const, reduce=reduce)
     rows = active_rows(batch, algo)
-    out: dict[str, float] = {"actor/active_frac": len(rows) / batch.input_ids.shape[0]}
-    if len(rows) == 0:  # nothing to learn from: an Adam step on zero gradient would still move
+    out: dict[str, float] = {"actor/active_frac": len(rows) / max(batch.input_ids.shape[0], 1)}
+    n_active = len(rows) if dp is None else dp.max_int(len(rows))  # all ranks skip, or none
+    if n_active == 0:  # nothing to learn from: an Adam step on zero gradient would still move
         out["actor/skipped_step"] = 1.0
         return out
     optimizer.zero_grad(set_to_none=True)
@@ -134,11 +146,17 @@ def policy_update(
     entropy_mode = "loss" if algo.entropy_coef > 0 else "metric"
     device = next(model.parameters()).device  # the batch stays on the host; micro-batches move
     norm = norm.to(device) if isinstance(norm, torch.Tensor) else norm
-    for idx in micro_batches(batch, rows, algo.micro_batch_size):
+    shared = use_shared_prefix(algo.shared_prefix, model, group_size=cfg.rollout.n)
+    split = group_micro_batches if shared else micro_batches  # shared: a prompt's rows together
+    for idx in split(batch, rows, algo.micro_batch_size):
         mb = trim(batch.select(idx)).to(device)
         with autocast(cfg.model.dtype, device):
             logp, entropy = response_logprobs(
-                model, mb, temperature=cfg.rollout.temperature, entropy=entropy_mode
+                model,
+                mb,
+                temperature=cfg.rollout.temperature,
+                entropy=entropy_mode,
+                shared_prefix=shared,
             )
         loss_mat, metrics = _loss_matrix(mb, logp, entropy, algo, kl_coef)
         loss = aggregate(loss_mat, mb.response_mask, algo.agg, normalizer=norm, const=const)
@@ -146,6 +164,9 @@ def policy_update(
         loss_sum = loss_sum + loss.detach().float().cpu()
         rows_metrics.append(metrics)
         weights.append(float(mb.response_mask.sum()))  # a host sync per micro-batch, as before
+    if dp is not None:  # once, after accumulation: every rank makes the same collective calls
+        dp.all_reduce_grads(model.parameters())
+        loss_sum = dp.all_reduce(loss_sum)  # a non-finite loss on any rank skips every rank
     max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip is not None else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
     cause = guarded_step(optimizer, model.parameters(), loss_sum, grad_norm)
@@ -153,7 +174,7 @@ def policy_update(
         out |= {"actor/skipped_nonfinite": 1.0, f"actor/nonfinite_{cause}": 1.0}
     if sum(weights) == 0:  # every active row fully masked: fall back to equal weights
         weights = [1.0] * len(weights)
-    out |= reduce_metrics(rows_metrics, weights)
+    out |= reduce_metrics(rows_metrics, weights) if rows_metrics else {}  # empty: a dp shard
     out["actor/loss"] = float(loss_sum)
     out["actor/grad_norm"] = float(grad_norm)
     return out
