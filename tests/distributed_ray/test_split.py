@@ -6,6 +6,7 @@ import importlib.util
 
 import pytest
 
+from reasonrl.cli.checks import check_rl
 from reasonrl.config import ConfigError, RLConfig
 from reasonrl.distributed_ray.engine import split_groups
 
@@ -24,10 +25,11 @@ def test_ray_backend_without_ray_is_a_config_error(monkeypatch: pytest.MonkeyPat
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "ray" else real(name, *a))  # fmt: skip
-    with pytest.raises(ValueError, match=r"pip install 'reasonrl\[ray\]'"):
-        RLConfig.model_validate({"trainer": {"backend": "ray"}})
-    RLConfig.model_validate({"trainer": {"backend": "local"}})  # the default needs nothing
-    assert issubclass(ConfigError, ValueError)
+    cfg = RLConfig.model_validate({"trainer": {"backend": "ray"}})  # the recipe itself is valid
+    hint = r"r.yaml: trainer.backend=ray: .*pip install 'reasonrl\[ray\]'"
+    with pytest.raises(ConfigError, match=hint):
+        check_rl(cfg, "r.yaml")  # what `reasonrl train` runs before the model loads
+    check_rl(RLConfig.model_validate({}))  # the default (local) needs nothing
 
 
 def test_rl_run_refuses_the_ray_backend_without_its_setup(tmp_path) -> None:

@@ -161,7 +161,8 @@ def check_fused_engine(path: str, device: str, source: Path | str | None = None)
 def check_rl(cfg: RLConfig, source: Path | str | None = None) -> None:
     """Everything `reasonrl train` / `quickstart` reads from disk or the machine, before the model
     loads: model.device, the trackers of trainer.report_to installed, model.path, critic.model
-    (gae), rollout.engine=vllm installed, the training and held-out data."""
+    (gae), the extras of rollout.engine=vllm / trainer.backend=ray / model.lora installed, the
+    training and held-out data."""
     check_device(cfg.model.device, "model.device", source)
     check_trackers(cfg.trainer.report_to, source)
     if cfg.rollout.engine == "vllm" and importlib.util.find_spec("vllm") is None:
@@ -170,6 +171,10 @@ def check_rl(cfg: RLConfig, source: Path | str | None = None) -> None:
             "rollout.engine",
             "vllm",
             "the vllm package is not installed; use rollout.engine=hf or install vllm",
+        )
+    if cfg.trainer.backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise _fail(
+            source, "trainer.backend", "ray", "needs the ray package: pip install 'reasonrl[ray]'"
         )
     check_model_path(cfg.model.path, "model.path", source)
     if cfg.model.lora is not None and importlib.util.find_spec("peft") is None:

@@ -828,14 +828,6 @@ class TrainerConfig(ConfigModel):
     offline/local mode as docs/usage.md#trackers says; None = jsonl plus TensorBoard when the
     `tb` extra is installed."""
 
-    @model_validator(mode="after")
-    def _ray_installed(self) -> TrainerConfig:
-        import importlib.util
-
-        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
-            raise ValueError("trainer.backend=ray needs Ray: pip install 'reasonrl[ray]'")
-        return self
-
     @field_validator("report_to")
     @classmethod
     def _jsonl_first(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
