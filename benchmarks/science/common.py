@@ -43,6 +43,7 @@ BASE = "builtin:synth-micro"
 # Every arm's `algo` section: the quickstart's micro-batch plus the arm's keys (the recipe's own
 # algo keys are dropped, or they would override a preset). lite_ppo is also the ablation's
 # group-mean + batch-std + token-mean cell; the quickstart's algo is the group-std + token cell.
+GSTD_TOK = {"advantage": "grpo", "std_scope": "group", "agg": "token_mean"}  # the quickstart's
 ARMS: dict[str, dict[str, Any]] = {
     "grpo": {"preset": "grpo"},  # seq-mean-token-mean, group std, k3 KL 0.04 (needs a reference)
     "dr_grpo": {"preset": "dr_grpo"},  # no std, token sum / max_new_tokens
@@ -52,7 +53,7 @@ ARMS: dict[str, dict[str, Any]] = {
     # The Tricks-or-Traps ablation (arXiv 2508.08221): normalisation x aggregation.
     "mean_tok": {"advantage": "dr_grpo", "agg": "token_mean"},
     "mean_seq": {"advantage": "dr_grpo", "agg": "seq_mean_token_mean"},
-    "gstd_tok": {"advantage": "grpo", "std_scope": "group", "agg": "token_mean"},
+    "gstd_tok": GSTD_TOK,
     "gstd_seq": {"advantage": "grpo", "std_scope": "group", "agg": "seq_mean_token_mean"},
     "bstd_seq": {"advantage": "lite_ppo", "agg": "seq_mean_token_mean"},
     # DAPO's dynamic sampling alone, on the quickstart's algorithm (gstd_tok).
@@ -62,6 +63,32 @@ ARMS: dict[str, dict[str, Any]] = {
         "agg": "token_mean",
         "dynamic_sampling": True,
     },
+}
+
+
+# Arms that also change a section other than `algo` (the reward, the rollout): those keys are
+# set on top of the quickstart's section. Findings 2 and 5 and the Clip/Delta benchmark vary
+# what the algorithm sees, not how it turns rewards into a gradient.
+DENSE_ALGO = {"advantage": "reinforce_pp", "agg": "token_mean"}  # a token-level estimator
+SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    # finding 2: the answer alone is rewarded (guesses and shortcuts included)
+    "outcome": {"reward": {"kind": "synth_outcome"}},
+    # finding 5: the sampler's weights lag the trainer's by up to 4 versions (asynchronous
+    # rollouts, rl/async_rollouts.py), without and with token-level truncated IS at 2
+    "stale4": {"rollout": {"max_staleness": 4}},
+    "stale4_tis": {"rollout": {"max_staleness": 4}},
+    # Clip/Delta (arXiv 2410.15115): outcome reward plus per-step rewards, REINFORCE++ advantages
+    "rpp_outcome": {"reward": {"kind": "synth_outcome"}},
+    **{
+        f"rpp_{kind}": {"reward": {"kind": "synth_outcome", "dense": kind, "dense_coef": 0.1}}
+        for kind in ("raw", "clip", "delta")
+    },
+}
+ARMS |= {
+    "outcome": GSTD_TOK,
+    "stale4": {**GSTD_TOK, "is_level": "none"},
+    "stale4_tis": {**GSTD_TOK, "is_level": "token", "is_mode": "truncate", "is_high": 2.0},
+    **{arm: DENSE_ALGO for arm in ("rpp_outcome", "rpp_raw", "rpp_clip", "rpp_delta")},
 }
 
 
@@ -75,6 +102,7 @@ class Budget:
     max_new_tokens: int = 128  # the quickstart's
     eval_problems: int = 40  # held-out problems per RL op (ops 1-4)
     eval_samples: int = 8  # strict pass@1 is the mean over these samples
+    eval_ops: tuple[int, ...] = (1, 2, 3, 4)  # the RL ops; finding 1 adds harder ones
     budget_s: float | None = None  # optional wall-clock cap on top of the steps
     jobs: int = 1  # arms trained at once (each with one torch thread when > 1)
     out: Path = field(default=REPO / "runs" / "science")
@@ -103,7 +131,7 @@ class Budget:
 
     def eval_overrides(self) -> list[str]:
         return [
-            "data.eval_ops=[1,2,3,4]",
+            f"data.eval_ops=[{','.join(map(str, self.eval_ops))}]",
             f"eval.problems_per_op={self.eval_problems}",
             f"eval.samples={self.eval_samples}",
         ]
@@ -112,6 +140,8 @@ class Budget:
 def arm_recipe(arm: str) -> dict[str, Any]:
     recipe = yaml.safe_load(QUICKSTART.read_text())
     recipe["algo"] = {"micro_batch_size": recipe["algo"]["micro_batch_size"], **ARMS[arm]}
+    for section, keys in SECTIONS.get(arm, {}).items():
+        recipe[section] = {**recipe.get(section, {}), **keys}
     return recipe
 
 

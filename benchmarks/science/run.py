@@ -4,6 +4,9 @@
     python benchmarks/science/run.py lite_ppo --seeds 0 1 2         # finding 4 (ablation)
     python benchmarks/science/run.py dynamic_sampling --seeds 0 1 2 # finding 6
     python benchmarks/science/run.py algorithms --seeds 0 1 2       # docs/choosing-an-algorithm
+    python benchmarks/science/run.py process_vs_outcome --seeds 0 1 2  # finding 2
+    python benchmarks/science/run.py mismatch --seeds 0 1 2         # finding 5
+    python benchmarks/science/run.py clip_delta --seeds 0 1 2       # issue 21: Clip / Delta
     python benchmarks/science/run.py all --steps 40 --jobs 2        # every finding above
 
 Each finding trains the arms it needs (benchmarks/science/common.py: the quickstart recipe with
@@ -193,6 +196,205 @@ def dynamic_sampling(runs: Runs, base: dict, docs: Path) -> tuple[str, dict[str,
     return "\n".join(lines), payload
 
 
+# ---- finding 2: process-verified vs outcome reward (Interplay, arXiv 2512.07783) ----------
+
+
+def _overall(d: Path, key: str) -> float:
+    return float(c.heldout(d)["overall"][key])
+
+
+def _shortcut(d: Path, first: bool = False) -> float:
+    """Share of rollouts whose answer is right while the trace is not (reward/outcome minus
+    reward/verified_correct: verified implies outcome), over the first/last quarter."""
+    return c.window_mean(d, "reward/outcome", first) - c.window_mean(
+        d, "reward/verified_correct", first
+    )
+
+
+def process_vs_outcome(runs: Runs, base: dict, docs: Path) -> tuple[str, dict[str, Any]]:
+    b = base["overall"]
+    lines = [
+        "| arm (reward) | train shortcut rate first → last quarter | train verified rate first → "
+        f"last | held-out outcome pass@1 (base {b['pass@1']:.3f}) | held-out strict pass@1 (base "
+        f"{b['strict_pass@1']:.3f}) | held-out shortcut rate (outcome − strict; base "
+        f"{b['pass@1'] - b['strict_pass@1']:.3f}) |",
+        "|---|---|---|---|---|---|",
+    ]
+    payload: dict[str, Any] = {}
+    reward = {"gstd_tok": "strict (synth_strict)", "outcome": "outcome (synth_outcome)"}
+    for arm in runs:
+        v = {
+            "shortcut_first": _seeds(runs, arm, lambda d: _shortcut(d, True)),
+            "shortcut_last": _seeds(runs, arm, _shortcut),
+            "verified_first": _seeds(
+                runs, arm, lambda d: c.window_mean(d, "reward/verified_correct", True)
+            ),
+            "verified_last": _seeds(
+                runs, arm, lambda d: c.window_mean(d, "reward/verified_correct")
+            ),
+            "pass@1": _seeds(runs, arm, lambda d: _overall(d, "pass@1")),
+            "strict_pass@1": _seeds(runs, arm, lambda d: _overall(d, "strict_pass@1")),
+        }
+        v["heldout_shortcut"] = [
+            o - s for o, s in zip(v["pass@1"], v["strict_pass@1"], strict=True)
+        ]
+        payload[arm] = v
+        m = c.mean_sd
+        lines.append(
+            f"| {arm} ({reward.get(arm, arm)}) | {m(v['shortcut_first'])} → "
+            f"{m(v['shortcut_last'])} | {m(v['verified_first'])} → {m(v['verified_last'])} | "
+            f"{m(v['pass@1'])} | {m(v['strict_pass@1'])} | {m(v['heldout_shortcut'])} |"
+        )
+    fig, axes = c.figure(3, "Strict vs outcome reward (mean over seeds)")
+    c.plot_key(axes[0], runs, "reward/outcome", " answer right")
+    c.plot_key(axes[0], runs, "reward/verified_correct", " verified", style="--")
+    axes[0].set_ylabel("share of rollouts")
+    axes[0].legend(fontsize=7)
+    for i, (arm, dirs) in enumerate(runs.items()):  # the shortcut rate per step, seed-mean
+        per_seed = []
+        for d in dirs:
+            steps, out = c.curve(d, "reward/outcome")
+            _, ver = c.curve(d, "reward/verified_correct")
+            per_seed.append(dict(zip(steps, [o - w for o, w in zip(out, ver)], strict=False)))
+        common_steps = sorted(set.intersection(*(set(x) for x in per_seed)))
+        ys = [statistics.mean(x[st] for x in per_seed) for st in common_steps]
+        axes[1].plot(common_steps, ys, color=f"C{i}", label=arm, lw=1.4)
+    axes[1].set_xlabel("RL step")
+    axes[1].set_ylabel("shortcut rate (answer right, trace wrong)")
+    axes[1].grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    names = ["base", *runs]
+    outc = [b["pass@1"], *(statistics.mean(payload[a]["pass@1"]) for a in runs)]
+    stri = [b["strict_pass@1"], *(statistics.mean(payload[a]["strict_pass@1"]) for a in runs)]
+    ys = list(range(len(names)))
+    axes[2].barh([y + 0.2 for y in ys], outc, height=0.4, label="outcome pass@1")
+    axes[2].barh([y - 0.2 for y in ys], stri, height=0.4, label="strict pass@1")
+    axes[2].set_yticks(ys, names)
+    axes[2].set_xlabel("held-out, ops 1-4")
+    axes[2].legend(fontsize=7)
+    c.save(fig, "process_vs_outcome", docs)
+    note = (
+        "Shortcut rate = reward/outcome − reward/verified_correct (every rollout is scored by "
+        "both, whatever the training reward). first/last = first/last quarter of the steps."
+    )
+    return "\n".join(lines) + "\n\n" + note, payload
+
+
+# ---- finding 5: rollout-trainer mismatch (arXiv 2512.01374) ---------------------------------
+
+
+def mismatch(runs: Runs, base: dict, docs: Path) -> tuple[str, dict[str, Any]]:
+    lines = [
+        "| arm | staleness mean (versions) | mismatch k3 first → last quarter | max mismatch "
+        "k3 | train reward/mean first → last | held-out strict pass@1 (base "
+        f"{c.strict1(base):.3f}) |",
+        "|---|---|---|---|---|---|",
+    ]
+    payload: dict[str, Any] = {}
+
+    def peak(d: Path, key: str) -> float:
+        values = c.curve(d, key)[1]
+        return max(values) if values else float("nan")
+
+    for arm in runs:
+        v = {
+            "staleness": _seeds(
+                runs, arm, lambda d: c.window_mean(d, "rollout/staleness_mean", frac=1.0)
+            ),
+            "k3_first": _seeds(runs, arm, lambda d: c.window_mean(d, "is/mismatch_k3", True)),
+            "k3_last": _seeds(runs, arm, lambda d: c.window_mean(d, "is/mismatch_k3")),
+            "k3_max": _seeds(runs, arm, lambda d: peak(d, "is/mismatch_k3")),
+            "reward_first": _seeds(runs, arm, lambda d: c.window_mean(d, "reward/mean", True)),
+            "reward_last": _seeds(runs, arm, lambda d: c.window_mean(d, "reward/mean")),
+            "strict_pass@1": _seeds(runs, arm, lambda d: c.strict1(c.heldout(d))),
+        }
+        payload[arm] = v
+        m = c.mean_sd
+        lines.append(
+            f"| {arm} | {m(v['staleness'])} | {m(v['k3_first'])} → {m(v['k3_last'])} | "
+            f"{m(v['k3_max'])} | {m(v['reward_first'])} → {m(v['reward_last'])} | "
+            f"{m(v['strict_pass@1'])} |"
+        )
+    fig, axes = c.figure(3, "Stale sampler, with and without truncated IS (mean over seeds)")
+    c.plot_key(axes[0], runs, "is/mismatch_k3")
+    axes[0].set_ylabel("mismatch KL (k3) sampler vs trainer")
+    axes[0].set_yscale("symlog", linthresh=1e-4)
+    axes[0].legend(fontsize=7)
+    c.plot_key(axes[1], runs, "reward/mean")
+    axes[1].set_ylabel("reward/mean (strict)")
+    c.plot_key(axes[2], runs, "actor/entropy")
+    axes[2].set_ylabel("actor/entropy")
+    c.save(fig, "mismatch", docs)
+    note = (
+        "gstd_tok = the quickstart's synchronous loop (sampler = trainer weights, so its mismatch "
+        "is numerics only); stale4 = rollout.max_staleness 4 with no correction; stale4_tis = "
+        "the same with token-level truncated IS (algo.is_level token, is_high 2). Mismatch k3 = "
+        "mean_t (r - 1 - log r), r = pi_old / mu_old, logged as is/mismatch_k3."
+    )
+    return "\n".join(lines) + "\n\n" + note, payload
+
+
+# ---- issue 21: Clip / Delta dense step rewards (arXiv 2410.15115) ---------------------------
+
+
+def clip_delta(runs: Runs, base: dict, docs: Path) -> tuple[str, dict[str, Any]]:
+    b = base["overall"]
+    lines = [
+        "| arm | step rewards | steps per completion first → last quarter | tokens first → "
+        "last | train answer-right rate last | held-out strict pass@1 (base "
+        f"{b['strict_pass@1']:.3f}) | held-out outcome pass@1 (base {b['pass@1']:.3f}) | "
+        "held-out mean tokens |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    payload: dict[str, Any] = {}
+    for arm in runs:
+        kind = c.SECTIONS.get(arm, {}).get("reward", {}).get("dense", "none")
+        v = {
+            # every completion's parsed steps, whatever the reward: rollout/len_* and, with
+            # dense rewards on, reward/dense_steps (none: the count is not computed)
+            "steps_first": _seeds(
+                runs, arm, lambda d: c.window_mean(d, "reward/dense_steps", True)
+            ),
+            "steps_last": _seeds(runs, arm, lambda d: c.window_mean(d, "reward/dense_steps")),
+            "len_first": _seeds(runs, arm, lambda d: c.window_mean(d, "rollout/len_mean", True)),
+            "len_last": _seeds(runs, arm, lambda d: c.window_mean(d, "rollout/len_mean")),
+            "outcome_last": _seeds(runs, arm, lambda d: c.window_mean(d, "reward/outcome")),
+            "strict_pass@1": _seeds(runs, arm, lambda d: _overall(d, "strict_pass@1")),
+            "pass@1": _seeds(runs, arm, lambda d: _overall(d, "pass@1")),
+            "mean_tokens": _seeds(runs, arm, lambda d: _overall(d, "mean_tokens")),
+        }
+        payload[arm] = {"dense": kind, **v}
+        m = c.mean_sd
+        steps = (
+            "— (not computed)"
+            if kind == "none"
+            else f"{m(v['steps_first'])} → {m(v['steps_last'])}"
+        )
+        lines.append(
+            f"| {arm} | {kind} | {steps} | {m(v['len_first'])} → {m(v['len_last'])} | "
+            f"{m(v['outcome_last'])} | {m(v['strict_pass@1'])} | {m(v['pass@1'])} | "
+            f"{m(v['mean_tokens'])} |"
+        )
+    fig, axes = c.figure(3, "Dense step rewards: raw vs Clip vs Delta (mean over seeds)")
+    c.plot_key(axes[0], {a: d for a, d in runs.items() if a != "rpp_outcome"}, "reward/dense_steps")
+    axes[0].set_ylabel("steps per completion (reward/dense_steps)")
+    axes[0].legend(fontsize=7)
+    c.plot_key(axes[1], runs, "rollout/len_mean")
+    axes[1].set_ylabel("completion tokens (rollout/len_mean)")
+    axes[1].legend(fontsize=7)
+    c.plot_key(axes[2], runs, "reward/verified_correct")
+    axes[2].set_ylabel("train verified-correct rate")
+    c.save(fig, "clip_delta", docs)
+    note = (
+        "Every arm: REINFORCE++ advantages (token-level, batch-whitened), final reward = outcome "
+        "(synth_outcome); the step rewards (reward.dense_coef 0.1 per step, on the step's last "
+        "token) are each Define step's correctness (rule-based, a PRM stand-in): raw = +0.1 per "
+        "correct step (a repeated correct step scores again: farmable), Clip = min(r - 1, 0) "
+        "(only wrong steps cost), Delta = r_k - r_{k+1} (returns telescope)."
+    )
+    return "\n".join(lines) + "\n\n" + note, payload
+
+
 # ---- docs/choosing-an-algorithm.md: the presets' learning curves ------------------------------
 
 
@@ -244,6 +446,9 @@ FINDINGS: dict[str, tuple[Sequence[str], Finding]] = {
     "lite_ppo": ((*ABLATION.values(), "grpo", "dapo"), lite_ppo),
     "dynamic_sampling": (("gstd_tok", "gstd_tok_ds", "dapo"), dynamic_sampling),
     "algorithms": (("gstd_tok", "grpo", "dr_grpo", "dapo", "lite_ppo"), algorithms),
+    "process_vs_outcome": (("gstd_tok", "outcome"), process_vs_outcome),
+    "mismatch": (("gstd_tok", "stale4", "stale4_tis"), mismatch),
+    "clip_delta": (("rpp_outcome", "rpp_raw", "rpp_clip", "rpp_delta"), clip_delta),
 }
 
 

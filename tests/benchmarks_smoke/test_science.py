@@ -17,7 +17,10 @@ sys.path.insert(0, str(SCIENCE))
 import common  # noqa: E402
 import run  # noqa: E402
 
-RESULT = {"overall": {"strict_pass@1": 0.25, "mean_tokens": 50.0}, "per_op": {}}
+RESULT = {
+    "overall": {"strict_pass@1": 0.25, "pass@1": 0.5, "mean_tokens": 50.0},
+    "per_op": {},
+}
 
 
 def _fake_run(root: Path, arm: str, wrong_growth: float) -> Path:
@@ -34,6 +37,11 @@ def _fake_run(root: Path, arm: str, wrong_growth: float) -> Path:
             "rollout/zero_std_frac": 0.5,
             "perf/step_s": 2.0,
             "rollout/groups_generated": 4.0 if arm.endswith("_ds") else 2.0,
+            "reward/outcome": 0.3 + 0.01 * s,  # shortcut rate 0.2 + 0.01 s
+            "is/mismatch_k3": 0.001 * s,
+            "rollout/staleness_mean": 1.5,
+            "actor/entropy": 0.3,
+            "reward/dense_steps": 4.0 + (0.5 * s if arm == "rpp_raw" else 0.0),
         }
         for s in range(1, 9)
     ]
@@ -56,6 +64,17 @@ def test_each_finding_reports_from_runs(finding: str, tmp_path: Path) -> None:
     if finding == "dynamic_sampling":
         assert payload["gstd_tok_ds"]["groups_per_step"] == [4.0]
         assert payload["gstd_tok"]["signal_last"] == [0.5]
+    if finding == "process_vs_outcome":  # outcome - verified over the last 2 of 8 steps
+        assert payload["outcome"]["shortcut_last"] == pytest.approx([0.275])
+        assert payload["outcome"]["heldout_shortcut"] == pytest.approx([0.25])
+    if finding == "mismatch":
+        assert payload["stale4"]["k3_max"] == pytest.approx([0.008])
+        assert payload["stale4"]["staleness"] == [1.5]
+    if finding == "clip_delta":  # raw's step count grows 4.5 -> 8.0 (mean of steps 1-2, 7-8)
+        assert payload["rpp_raw"]["steps_first"] == [4.75]
+        assert payload["rpp_raw"]["steps_last"] == [7.75]
+        assert payload["rpp_raw"]["dense"] == "raw" and payload["rpp_outcome"]["dense"] == "none"
+        assert "| rpp_outcome | none | — (not computed) |" in table
 
 
 def test_a_finished_run_is_read_from_the_cache(tmp_path: Path, monkeypatch) -> None:
@@ -84,6 +103,15 @@ def test_arms_replace_the_quickstart_algo_section() -> None:
     grpo = RLConfig.model_validate(common.arm_recipe("grpo")).algo
     assert (grpo.agg, grpo.kl_coef) == ("seq_mean_token_mean", 0.04)  # not the quickstart's
     assert RLConfig.model_validate(common.arm_recipe("gstd_tok_ds")).algo.dynamic_sampling
+    stale = RLConfig.model_validate(common.arm_recipe("stale4"))  # a section beyond algo
+    assert (stale.rollout.max_staleness, stale.algo.is_level) == (4, "none")
+    assert stale.rollout.n == 8 and stale.reward.kind == "synth_strict"  # the rest: quickstart's
+    delta = RLConfig.model_validate(common.arm_recipe("rpp_delta"))
+    assert (delta.reward.kind, delta.reward.dense, delta.algo.advantage) == (
+        "synth_outcome",
+        "delta",
+        "reinforce_pp",
+    )
 
 
 @pytest.mark.slow  # 3 processes (base eval + 2 arms): 82 s on the shared 2-core CPU
