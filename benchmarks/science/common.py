@@ -77,6 +77,10 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # rollouts, rl/async_rollouts.py), without and with token-level truncated IS at 2
     "stale4": {"rollout": {"max_staleness": 4}},
     "stale4_tis": {"rollout": {"max_staleness": 4}},
+    # finding 1 (Interplay): the same algorithm on the base's solved op or on its edge ops
+    # (benchmarks/base_checkpoint.md: op 2 strict pass@1/@8 .31/.66; ops 3-4 .14/.47, .04/.14)
+    "rl_id": {"data": {"ops": [2]}},
+    "rl_edge": {"data": {"ops": [3, 4]}},
     # Clip/Delta (arXiv 2410.15115): outcome reward plus per-step rewards, REINFORCE++ advantages
     "rpp_outcome": {"reward": {"kind": "synth_outcome"}},
     **{
@@ -86,6 +90,8 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
 }
 ARMS |= {
     "outcome": GSTD_TOK,
+    "rl_id": GSTD_TOK,
+    "rl_edge": GSTD_TOK,
     "stale4": {**GSTD_TOK, "is_level": "none"},
     "stale4_tis": {**GSTD_TOK, "is_level": "token", "is_mode": "truncate", "is_high": 2.0},
     **{arm: DENSE_ALGO for arm in ("rpp_outcome", "rpp_raw", "rpp_clip", "rpp_delta")},

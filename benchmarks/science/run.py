@@ -7,6 +7,7 @@
     python benchmarks/science/run.py process_vs_outcome --seeds 0 1 2  # finding 2
     python benchmarks/science/run.py mismatch --seeds 0 1 2         # finding 5
     python benchmarks/science/run.py clip_delta --seeds 0 1 2       # issue 21: Clip / Delta
+    python benchmarks/science/run.py interplay --seeds 0 1 2        # finding 1 (pass@32, ops 2-6)
     python benchmarks/science/run.py all --steps 40 --jobs 2        # every finding above
 
 Each finding trains the arms it needs (benchmarks/science/common.py: the quickstart recipe with
@@ -18,6 +19,7 @@ budget, the machine and the run directories).
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -395,6 +397,67 @@ def clip_delta(runs: Runs, base: dict, docs: Path) -> tuple[str, dict[str, Any]]
     return "\n".join(lines) + "\n\n" + note, payload
 
 
+# ---- finding 1: Interplay, edge-of-competence RL and pass@k (arXiv 2512.07783) ------------
+
+INTERPLAY_OPS = (2, 3, 4, 5, 6)  # op 2: solved in part; 3-4: the edge; 5-6: harder (base ~0)
+INTERPLAY_K = 32
+
+
+def _passk(result: Mapping[str, Any], op: int, k: int) -> float:
+    return float(result["per_op"][str(op)][f"strict_pass@{k}"])
+
+
+def interplay(runs: Runs, base: dict, docs: Path) -> tuple[str, dict[str, Any]]:
+    ks = [k for k in (1, 2, 4, 8, 16, 32) if f"strict_pass@{k}" in base["per_op"]["2"]]
+    top = ks[-1]
+    cols = " | ".join(f"op {op} @1 / @{top}" for op in INTERPLAY_OPS)
+    lines = [
+        f"| arm (RL ops) | {cols} |",
+        "|---|" + "---|" * len(INTERPLAY_OPS),
+        "| base | "
+        + " | ".join(
+            f"{_passk(base, op, 1):.3f} / {_passk(base, op, top):.3f}" for op in INTERPLAY_OPS
+        )
+        + " |",
+    ]
+    payload: dict[str, Any] = {
+        "base": {str(op): {k: _passk(base, op, k) for k in ks} for op in INTERPLAY_OPS}
+    }
+    for arm in runs:
+        ops = c.SECTIONS[arm]["data"]["ops"]
+        v = {
+            str(op): {
+                k: _seeds(runs, arm, lambda d, o=op, kk=k: _passk(c.heldout(d), o, kk)) for k in ks
+            }
+            for op in INTERPLAY_OPS
+        }
+        payload[arm] = {"rl_ops": ops, "strict_pass@k": v}
+        cells = " | ".join(
+            f"{c.mean_sd(v[str(op)][1])} / {c.mean_sd(v[str(op)][top])}" for op in INTERPLAY_OPS
+        )
+        lines.append(f"| {arm} ({', '.join(map(str, ops))}) | {cells} |")
+    fig, axes = c.figure(len(INTERPLAY_OPS), "Strict pass@k by op after RL on op 2 vs ops 3-4")
+    for ax, op in zip(axes, INTERPLAY_OPS, strict=True):
+        ax.plot(ks, [payload["base"][str(op)][k] for k in ks], "k--", label="base", lw=1.2)
+        for i, arm in enumerate(runs):
+            per_k = payload[arm]["strict_pass@k"][str(op)]
+            ax.plot(ks, [statistics.mean(per_k[k]) for k in ks], color=f"C{i}", label=arm)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_xlabel("k")
+        ax.set_title(f"op {op}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("held-out strict pass@k")
+    axes[0].legend(fontsize=7)
+    c.save(fig, "interplay", docs)
+    note = (
+        f"Strict (process-verified) pass@k, unbiased estimator over {top} samples per problem at "
+        "T = 1; mean ± sd over seeds. rl_id = RL on op 2 only; rl_edge = RL on ops 3-4; both the "
+        "quickstart's algorithm (gstd_tok) for the same steps."
+    )
+    return "\n".join(lines) + "\n\n" + note, payload
+
+
 # ---- docs/choosing-an-algorithm.md: the presets' learning curves ------------------------------
 
 
@@ -449,11 +512,17 @@ FINDINGS: dict[str, tuple[Sequence[str], Finding]] = {
     "process_vs_outcome": (("gstd_tok", "outcome"), process_vs_outcome),
     "mismatch": (("gstd_tok", "stale4", "stale4_tis"), mismatch),
     "clip_delta": (("rpp_outcome", "rpp_raw", "rpp_clip", "rpp_delta"), clip_delta),
+    "interplay": (("rl_id", "rl_edge"), interplay),
+}
+# Findings whose evaluation differs from the default (Budget's fields, set over the CLI's).
+EVAL_OF: dict[str, dict[str, Any]] = {
+    "interplay": {"eval_ops": INTERPLAY_OPS, "eval_samples": INTERPLAY_K},
 }
 
 
 def run_finding(name: str, args: Any, budget: c.Budget, arms: Sequence[str] | None = None) -> str:
     wanted, report = FINDINGS[name]
+    budget = dataclasses.replace(budget, **EVAL_OF.get(name, {}))
     runs = c.run_arms(list(arms or wanted), args.seeds, budget)
     base = c.base_eval(budget)
     table, payload = report(runs, base, args.docs)

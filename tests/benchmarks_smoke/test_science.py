@@ -19,7 +19,11 @@ import run  # noqa: E402
 
 RESULT = {
     "overall": {"strict_pass@1": 0.25, "pass@1": 0.5, "mean_tokens": 50.0},
-    "per_op": {},
+    # strict pass@k = k / (64 op): finding 1 reads it per op and k
+    "per_op": {
+        str(op): {f"strict_pass@{k}": k / (64 * op) for k in (1, 2, 4, 8, 16, 32)}
+        for op in range(1, 7)
+    },
 }
 
 
@@ -75,6 +79,10 @@ def test_each_finding_reports_from_runs(finding: str, tmp_path: Path) -> None:
         assert payload["rpp_raw"]["steps_last"] == [7.75]
         assert payload["rpp_raw"]["dense"] == "raw" and payload["rpp_outcome"]["dense"] == "none"
         assert "| rpp_outcome | none | — (not computed) |" in table
+    if finding == "interplay":  # op 4 pass@32 = 32 / 256; the rows name each arm's RL ops
+        assert payload["rl_edge"]["strict_pass@k"]["4"][32] == [0.125]
+        assert payload["base"]["6"][1] == pytest.approx(1 / 384)
+        assert "| rl_id (2) |" in table and "| rl_edge (3, 4) |" in table
 
 
 def test_a_finished_run_is_read_from_the_cache(tmp_path: Path, monkeypatch) -> None:
@@ -112,6 +120,24 @@ def test_arms_replace_the_quickstart_algo_section() -> None:
         "delta",
         "reinforce_pp",
     )
+    edge = RLConfig.model_validate(common.arm_recipe("rl_edge"))
+    assert (edge.data.ops, edge.data.eval_ops) == ((3, 4), (1, 2, 3, 4, 5))  # eval: the budget's
+
+
+def test_interplay_evaluates_harder_ops_with_32_samples(tmp_path: Path, monkeypatch) -> None:
+    seen = {}
+
+    def fake_run_arms(arms, seeds, budget):
+        seen["budget"] = budget
+        raise SystemExit  # the budget is all this test needs
+
+    monkeypatch.setattr(common, "run_arms", fake_run_arms)
+    args, budget = common.parse_args("x", ["--docs", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        run.run_finding("interplay", args, budget)
+    shown = seen["budget"].eval_overrides()
+    assert "data.eval_ops=[2,3,4,5,6]" in shown and "eval.samples=32" in shown
+    assert seen["budget"].steps == budget.steps  # training is the default budget's
 
 
 @pytest.mark.slow  # 3 processes (base eval + 2 arms): 82 s on the shared 2-core CPU
