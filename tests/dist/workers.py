@@ -137,8 +137,9 @@ def gradient_checks(rank: int, world_size: int, out: Path, recipe: Path) -> None
     torch.save(result, out / f"rank{rank}.pt")
 
 
-def resume_run(rank: int, world_size: int, recipe: Path) -> None:
+def resume_run(rank: int, world_size: int, recipe: Path, extra: list[str] | None = None) -> None:
     """A straight 4-step run, and one stopped after its step-2 checkpoint then resumed."""
+    extra = extra or []
     from reasonrl.config import load_config
     from reasonrl.rl.run import train
 
@@ -150,9 +151,53 @@ def resume_run(rank: int, world_size: int, recipe: Path) -> None:
             if state.step == 3:  # the step-2 checkpoint is on disk, step 3 is not
                 raise Crash
 
-    train(load_config(recipe, ["trainer.run_name=straight"]), progress=False,
+    train(load_config(recipe, ["trainer.run_name=straight", *extra]), progress=False,
           reward_fn=third_reward)  # fmt: skip
-    cfg = load_config(recipe, ["trainer.run_name=killed"])
+    cfg = load_config(recipe, ["trainer.run_name=killed", *extra])
     with contextlib.suppress(Crash):
         train(cfg, progress=False, reward_fn=third_reward, callbacks=[CrashAfter()])
     train(cfg, resume=True, progress=False, reward_fn=third_reward)
+
+
+# ----------------------------------------------------------------------------- FSDP2
+
+
+def shard_grads(shard: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The full gradients of a sharded model (all-gathered), by parameter name."""
+    from reasonrl.dist.fsdp import full
+
+    return {n: full(p.grad).detach().clone() for n, p in shard.named_parameters()
+            if p.grad is not None}  # fmt: skip
+
+
+def fsdp_checks(rank: int, world_size: int, out: Path, recipe: Path) -> None:
+    """As `gradient_checks`, with the update on an FSDP2 shard of the model: the fixed batch
+    for each aggregation (rank 1 has no active row in token-mean: it pads), then a train_step."""
+    from reasonrl.dist.fsdp import shard_for_training
+    from reasonrl.dist.group import init_from_env
+    from reasonrl.rl.build import attach_shard
+    from reasonrl.rl.update import policy_update
+    from tests.rl.helpers import tiny_model
+
+    dp = init_from_env("cpu")
+    assert dp is not None
+    result: dict[str, Any] = {}
+    for agg in ("token_mean", "seq_mean_token_mean"):
+        batch = adjust(update_batch(), agg)
+        mine = batch.select(torch.tensor(list(dp.shard(batch.input_ids.shape[0]))))
+        shard = shard_for_training(tiny_model(0))
+        opt = torch.optim.SGD(shard.parameters(), lr=0.0)
+        result[agg] = {"metrics": policy_update(shard, opt, mine, update_cfg(agg), dp=dp),
+                       "grads": shard_grads(shard)}  # fmt: skip
+    state = step_state(recipe, dp)
+    attach_shard(state)
+    step = one_step(state)
+    step["grads"] = shard_grads(state.shard)
+    step["weights"] = {n: p.detach().clone() for n, p in state.model.named_parameters()}
+    step["local_numel"] = sum(p.to_local().numel() for p in state.shard.parameters())
+    result["step"] = step
+    torch.save(result, out / f"fsdp{rank}.pt")
+
+
+def fsdp_resume_run(rank: int, world_size: int, recipe: Path) -> None:
+    resume_run(rank, world_size, recipe, ["trainer.parallel=fsdp2"])

@@ -798,6 +798,12 @@ class TrainerConfig(ConfigModel):
     pip install 'reasonrl[ray]'). Same seed, max_staleness=0: the local backend's metrics."""
     ray: RayConfig = Field(default_factory=RayConfig)
     """trainer.backend=ray settings."""
+    parallel: Literal["ddp", "fsdp2"] = "ddp"
+    """Data parallel under torchrun (docs/scaling.md): ddp = every rank holds the whole policy,
+    gradients all-reduced after the micro-batches; fsdp2 = the trainer's copy is sharded
+    (`torch.distributed.fsdp.fully_shard`: parameters, gradients and AdamW moments 1/M per
+    rank), the rollout engine reads a full copy refreshed after each step. Both give the
+    single-process step; one process ignores it."""
     seed: Seed = 0
     """Seed of torch / numpy / random for the run (0 .. 2**32-1, numpy's range)."""
     out_dir: str = "runs"

@@ -23,6 +23,8 @@ def refusals(settings: Mapping[str, Any], world_size: int) -> list[str]:
                    "whitening over tokens, a critic) are not reduced across ranks yet")  # fmt: skip
     if algo.get("kl_target") is not None:
         out.append("algo.kl_target (adaptive KL): the controller would see one rank's KL")
+    if settings["trainer"].get("parallel") == "fsdp2" and settings["model"].get("lora"):
+        out.append("trainer.parallel=fsdp2 with model.lora: the adapter is small; use ddp")
     if rollout["prompts_per_step"] < world_size:
         out.append(f"rollout.prompts_per_step={rollout['prompts_per_step']} < {world_size} "
                    "ranks: every rank needs at least one group")  # fmt: skip

@@ -282,6 +282,30 @@ def make_kl_controller(cfg: RLConfig) -> FixedKLController | AdaptiveKLControlle
     return AdaptiveKLController(a.kl_coef, target=a.kl_target, horizon=a.kl_horizon)
 
 
+def make_optimizer(
+    cfg: RLConfig, model: torch.nn.Module
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW over what trains (all weights, or the LoRA adapter) and its lr schedule."""
+    o = cfg.optim
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=o.lr,
+        betas=o.betas,
+        weight_decay=o.weight_decay,
+    )
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(cfg))
+
+
+def attach_shard(state: TrainState) -> None:
+    """trainer.parallel=fsdp2: train a sharded copy of the policy (`dist.fsdp`), with its own
+    optimizer and schedule; `state.model` stays the full copy. Call on every rank once the
+    ranks hold the same weights and before any checkpoint is restored."""
+    from reasonrl.dist.fsdp import shard_for_training
+
+    state.shard = shard_for_training(state.model)
+    state.optimizer, state.scheduler = make_optimizer(state.cfg, state.shard)
+
+
 def build_state(
     cfg: RLConfig, *, reward_fn: RewardFn | None = None, source: object = None
 ) -> TrainState:
@@ -315,14 +339,7 @@ def build_state(
         model = apply_lora(model, r=lo.r, alpha=lo.alpha, dropout=lo.dropout,
                            target_modules=lo.target_modules)  # fmt: skip
         model.train(cfg.model.train_dropout)
-    o = cfg.optim
-    optimizer = torch.optim.AdamW(  # only what trains: all weights, or the LoRA adapter
-        [p for p in model.parameters() if p.requires_grad],
-        lr=o.lr,
-        betas=o.betas,
-        weight_decay=o.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule(cfg))
+    optimizer, scheduler = make_optimizer(cfg, model)
     from reasonrl.rollout.registry import choose_engine
 
     engine_name = choose_engine(cfg.rollout.engine, engine_model, cfg.model.device)

@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from reasonrl.config import RLConfig, save_resolved
+from reasonrl.dist.fsdp import FullOptimizerState, full_optimizer_state, scatter_from
 from reasonrl.dist.group import Silent, init_from_env, is_main, rank_session
 from reasonrl.dist.support import check_supported
 from reasonrl.models.io import save_model_metadata, save_tokenizer
 from reasonrl.models.lora import ADAPTER_WEIGHTS, is_lora, load_adapter_state_dict, save_adapter
 from reasonrl.rewards.api import RewardFn
-from reasonrl.rl.build import build_state
+from reasonrl.rl.build import attach_shard, build_state
 from reasonrl.rl.callbacks import CallbackList
 from reasonrl.rl.console import banner_body, banner_head, step_stats
 from reasonrl.rl.evaluation import RunEvaluator, forget_evals_after
@@ -92,8 +93,13 @@ def _restore(state: TrainState, ckpt: Path) -> None:
 
             load_adapter_state_dict(state.model, load_file(str(path / ADAPTER_WEIGHTS)))
 
-    extra = load_checkpoint(ckpt, model=state.model, optimizer=state.optimizer,
+    optimizer: Any = state.optimizer
+    if state.shard is not None:  # FSDP2: the plain-format state, each rank taking its slices
+        optimizer = FullOptimizerState(state.optimizer)
+    extra = load_checkpoint(ckpt, model=state.model, optimizer=optimizer,
                             scheduler=state.scheduler, read_weights=read)  # fmt: skip
+    if state.shard is not None:
+        scatter_from(state.model, state.shard)
     state.step = int(extra["step"])
     state.source.load_state_dict(extra["sampler_state"])
     state.kl_ctl.load_state_dict(extra["extra"]["kl_ctl"])
@@ -127,6 +133,9 @@ def _save(state: TrainState, run_dir: Path) -> Path | None:
     if callable(summary):
         write_json_atomic(run_dir / "prompt_stats.json", {"step": state.step, **summary()})
     dp = state.dp
+    optimizer: Any = state.optimizer
+    if state.shard is not None:  # FSDP2: every rank joins the gather, rank 0 writes it
+        optimizer = FullOptimizerState(state.optimizer, full_optimizer_state(state.optimizer))
     if dp is not None and not dp.is_main:  # rank 0 writes; the others wait until it is done
         dp.barrier()
         return None
@@ -134,7 +143,7 @@ def _save(state: TrainState, run_dir: Path) -> Path | None:
         run_dir,
         state.step,
         model=state.model,
-        optimizer=state.optimizer,
+        optimizer=optimizer,
         scheduler=state.scheduler,
         sampler_state=state.source.state_dict(),
         engine_state=None,  # the HF engine shares the model's weights: nothing else to keep
@@ -264,6 +273,8 @@ def train(
             state.dp = dp
             dp.broadcast_module(state.model)
             sync_weights(state)
+            if cfg.trainer.parallel == "fsdp2":  # the update trains a sharded copy
+                attach_shard(state)
         if ckpt is not None:
             _restore(state, ckpt)
         resumed_at = state.step if ckpt is not None else None

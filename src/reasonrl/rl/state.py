@@ -45,8 +45,16 @@ class TrainState:
     engine_name: str = ""  # what rollout.engine resolved to (auto -> fused or hf)
     env: Any = None  # the envs.base.EnvFactory episodes run in; None: built from cfg.env (rl.envs)
     dp: DataParallel | None = None  # data parallel under torchrun (reasonrl.dist); None: one
+    # trainer.parallel=fsdp2: the sharded copy the optimizer updates (dist/fsdp.py); `model`
+    # stays the full copy that generates, scores and is saved. None: `model` itself trains.
+    shard: torch.nn.Module | None = None
     # async / partial rollouts (rl/async_rollouts.py); None = sample_groups in the step itself
     rollouts: RolloutProducer | None = None
+
+    @property
+    def trained(self) -> torch.nn.Module:
+        """The module the optimizer updates: the FSDP2 shard, or the policy itself."""
+        return self.model if self.shard is None else self.shard
 
 
 class RolloutProducer(Protocol):

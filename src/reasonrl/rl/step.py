@@ -17,6 +17,7 @@ import torch
 from reasonrl.algos.aggregate import masked_row_mean
 from reasonrl.algos.kl import kl_penalty
 from reasonrl.algos.shaping import overlong_filter_mask
+from reasonrl.dist.fsdp import gather_into
 from reasonrl.models.lora import engine_weights
 from reasonrl.rl.advantage import compute_advantages, shaped_scores
 from reasonrl.rl.batching import collate
@@ -96,7 +97,7 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
                                            mini_batches=cfg.critic.mini_batches)  # fmt: skip
         if state.step >= cfg.critic.warmup_steps or state.critic is None:
             kl_coef = state.kl_ctl.value
-            epochs = [policy_update(state.model, state.optimizer, batch, cfg, kl_coef=kl_coef,
+            epochs = [policy_update(state.trained, state.optimizer, batch, cfg, kl_coef=kl_coef,
                                     dp=state.dp)
                       for _ in range(algo.ppo_epochs)]  # fmt: skip
             metrics |= _epoch_metrics(epochs)
@@ -108,6 +109,8 @@ def train_step(state: TrainState) -> tuple[dict[str, float], Groups]:
         state.kl_ctl.update(step_kl, n_steps=batch.input_ids.shape[0])
         metrics["actor/kl_coef"] = state.kl_ctl.value
     with timer("sync"):
+        if state.shard is not None:  # FSDP2: the full copy gets the updated shards
+            gather_into(state.shard, state.model)
         _call_optional(state.engine, "wake_up")  # vLLM: weights back on the GPU, then synced
         sync_weights(state)
     state.step += 1

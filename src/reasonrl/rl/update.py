@@ -22,6 +22,7 @@ from reasonrl.algos.aggregate import aggregate, global_normalizer
 from reasonrl.algos.objective import policy_objective
 from reasonrl.algos.policy_loss import loss_kwargs
 from reasonrl.config import AlgoConfig, RLConfig
+from reasonrl.dist.fsdp import full, is_sharded, local_params
 from reasonrl.rl.batching import micro_batches, trim
 from reasonrl.rl.logprobs import response_logprobs
 from reasonrl.rl.shared_prefix import group_micro_batches, use_shared_prefix
@@ -148,7 +149,12 @@ def policy_update(
     norm = norm.to(device) if isinstance(norm, torch.Tensor) else norm
     shared = use_shared_prefix(algo.shared_prefix, model, group_size=cfg.rollout.n)
     split = group_micro_batches if shared else micro_batches  # shared: a prompt's rows together
-    for idx in split(batch, rows, algo.micro_batch_size):
+    parts = [(idx, 1.0) for idx in split(batch, rows, algo.micro_batch_size)]
+    sharded = dp is not None and is_sharded(model)  # FSDP2: every backward reduce-scatters ...
+    if sharded:  # ... so every rank runs as many as the busiest; the extra ones weigh 0
+        assert dp is not None
+        parts += [(torch.tensor([0]), 0.0)] * (dp.max_int(len(parts)) - len(parts))
+    for idx, weight in parts:
         mb = trim(batch.select(idx)).to(device)
         with autocast(cfg.model.dtype, device):
             logp, entropy = response_logprobs(
@@ -160,16 +166,22 @@ def policy_update(
             )
         loss_mat, metrics = _loss_matrix(mb, logp, entropy, algo, kl_coef)
         loss = aggregate(loss_mat, mb.response_mask, algo.agg, normalizer=norm, const=const)
+        if weight == 0.0:  # FSDP2 padding: the collectives of a backward, a zero gradient
+            (loss * 0.0).backward()
+            continue
         loss.backward()
         loss_sum = loss_sum + loss.detach().float().cpu()
         rows_metrics.append(metrics)
         weights.append(float(mb.response_mask.sum()))  # a host sync per micro-batch, as before
     if dp is not None:  # once, after accumulation: every rank makes the same collective calls
-        dp.all_reduce_grads(model.parameters())
+        if not sharded:  # FSDP2 summed the gradients in each backward already
+            dp.all_reduce_grads(model.parameters())
         loss_sum = dp.all_reduce(loss_sum)  # a non-finite loss on any rank skips every rank
     max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip is not None else float("inf")
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-    cause = guarded_step(optimizer, model.parameters(), loss_sum, grad_norm)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)  # global under FSDP2
+    params = local_params(model.parameters()) if sharded else model.parameters()
+    grad_norm = full(grad_norm) if sharded else grad_norm
+    cause = guarded_step(optimizer, params, loss_sum, grad_norm)
     if cause is not None:
         out |= {"actor/skipped_nonfinite": 1.0, f"actor/nonfinite_{cause}": 1.0}
     if sum(weights) == 0:  # every active row fully masked: fall back to equal weights
