@@ -22,6 +22,7 @@ import argparse
 import copy
 import hashlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -290,10 +291,18 @@ def heldout(run_dir: Path) -> dict[str, Any]:
 
 
 def mean_sd(values: Sequence[float]) -> str:
-    """'m' for one value, 'm ± sd' (sample sd over seeds) for several."""
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    """'m' for one value, 'm ± sd' (sample sd over seeds) for several; '—' if the metric was
+    never logged (NaN, e.g. staleness of a synchronous run); the count if only some seeds have
+    it."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return "—"
+    out = (
+        f"{finite[0]:.3f}"
+        if len(finite) == 1
+        else (f"{statistics.mean(finite):.3f} ± {statistics.stdev(finite):.3f}")
+    )
+    return out if len(finite) == len(values) else f"{out} ({len(finite)} of {len(values)} seeds)"
 
 
 def strict1(result: Mapping[str, Any]) -> float:

@@ -2,13 +2,14 @@
 
     python benchmarks/science/run.py dr_grpo --seeds 0 1 2          # finding 3
     python benchmarks/science/run.py lite_ppo --seeds 0 1 2         # finding 4 (ablation)
-    python benchmarks/science/run.py dynamic_sampling --seeds 0 1 2 # finding 6
+    python benchmarks/science/run.py dynamic_sampling --seeds 0 1 2 --steps 400 --budget-s 240
+                                                        # finding 6, equal wall-clock
     python benchmarks/science/run.py algorithms --seeds 0 1 2       # docs/choosing-an-algorithm
     python benchmarks/science/run.py process_vs_outcome --seeds 0 1 2  # finding 2
     python benchmarks/science/run.py mismatch --seeds 0 1 2         # finding 5
     python benchmarks/science/run.py clip_delta --seeds 0 1 2       # issue 21: Clip / Delta
     python benchmarks/science/run.py interplay --seeds 0 1 2        # finding 1 (pass@32, ops 2-6)
-    python benchmarks/science/run.py all --steps 40 --jobs 2        # every finding above
+    python benchmarks/science/run.py all --seeds 0 1 2 --jobs 2     # every finding, step budget
 
 Each finding trains the arms it needs (benchmarks/science/common.py: the quickstart recipe with
 its algo section replaced, a step budget, cached per (arm, budget, seed), so findings sharing an

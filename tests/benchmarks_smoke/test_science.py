@@ -176,3 +176,11 @@ def test_runner_end_to_end_tiny_budget(tmp_path: Path) -> None:
     assert result["budget"]["steps"] == 1 and (tmp_path / "docs" / "dynamic_sampling.png").exists()
     rows = (Path(result["runs"]["gstd_tok"][0]) / "metrics.jsonl").read_text().splitlines()
     assert "rollout/len_correct" in json.loads(rows[-1])
+
+
+def test_mean_sd_marks_metrics_some_seeds_never_logged() -> None:
+    nan = float("nan")
+    assert common.mean_sd([1.0, 2.0, 3.0]) == "2.000 ± 1.000"
+    assert common.mean_sd([0.5]) == "0.500"
+    assert common.mean_sd([nan, nan, nan]) == "—"  # e.g. staleness of a synchronous run
+    assert common.mean_sd([1.0, nan, 3.0]) == "2.000 ± 1.414 (2 of 3 seeds)"
