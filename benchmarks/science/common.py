@@ -27,7 +27,9 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -89,7 +91,20 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         for kind in ("raw", "clip", "delta")
     },
 }
+# finding 1, contextual transfer (Interplay: RL transfers to a new context only if pre-training
+# showed it, ~1 % of the data): the shipped base saw one context (zoo). Each arm first
+# mid-trains it briefly (`midtrained_base`) on ops 2-6 with PERCENT % of the rows in a new
+# context, then runs the quickstart's RL on the new context alone and is evaluated on it.
+NEW_CONTEXT = "school"
+TRANSFER: dict[str, int] = {
+    "xfer0": 0,
+    "xfer1": 1,
+    "xfer10": 10,
+    "xfer50": 50,
+}  # arm: % new-context rows
+SECTIONS |= {arm: {"data": {"contexts": [NEW_CONTEXT]}} for arm in TRANSFER}
 ARMS |= {
+    **dict.fromkeys(TRANSFER, GSTD_TOK),
     "outcome": GSTD_TOK,
     "rl_id": GSTD_TOK,
     "rl_edge": GSTD_TOK,
@@ -111,6 +126,7 @@ class Budget:
     eval_samples: int = 8  # strict pass@1 is the mean over these samples
     eval_ops: tuple[int, ...] = (1, 2, 3, 4)  # the RL ops; finding 1 adds harder ones
     budget_s: float | None = None  # optional wall-clock cap on top of the steps
+    midtrain_steps: int = 600  # finding 1's transfer bases: SFT steps x 16 rows
     jobs: int = 1  # arms trained at once (each with one torch thread when > 1)
     out: Path = field(default=REPO / "runs" / "science")
 
@@ -152,6 +168,56 @@ def arm_recipe(arm: str) -> dict[str, Any]:
     return recipe
 
 
+def midtrain_recipe(percent: int, steps: int) -> dict[str, Any]:
+    """`reasonrl sft` from the shipped base: ops 2-6 (its pre-training ops), `percent` % of the
+    rows in NEW_CONTEXT (the context list is cycled round-robin, so 100 entries give exact
+    percentages), a short low-LR cosine so the zoo skills stay."""
+    contexts = ["zoo"] * (100 - percent) + [NEW_CONTEXT] * percent
+    return {
+        "model": {"init": BASE},
+        "data": {
+            "synth_ops": [2, 3, 4, 5, 6],
+            "synth_per_op": max(100, steps * 16 // 5),  # one pass over the rows
+            "synth_eval_per_op": 16,
+            "synth_contexts": contexts,
+            "seed": 0,
+        },
+        "optim": {"lr": 5e-4, "min_lr_ratio": 0.1, "warmup_steps": min(50, steps)},
+        "train": {
+            "batch_size": 16,
+            "max_steps": steps,
+            "dtype": "fp32",
+            "threads": 1,
+            "seed": 0,
+            "log_every": 100,
+            "eval_every": 100000,
+        },
+    }
+
+
+_BASE_LOCKS: dict[str, threading.Lock] = defaultdict(threading.Lock)
+
+
+def midtrained_base(percent: int, budget: Budget) -> Path:
+    """The base a transfer arm starts from (cached; one build even with several seeds at once)."""
+    recipe = midtrain_recipe(percent, budget.midtrain_steps)
+    out = budget.out / "bases" / f"{NEW_CONTEXT}{percent}-{_key(recipe)}"
+    with _BASE_LOCKS[str(out)]:
+        if not (out / "DONE").exists():
+            out.mkdir(parents=True, exist_ok=True)
+            recipe["train"]["out_dir"] = str(out)
+            (out / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+            t0 = time.monotonic()
+            with (out / "sft.log").open("w") as fh:
+                cmd = [sys.executable, "-m", "reasonrl.cli", "sft", str(out / "recipe.yaml")]
+                subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT)
+            (out / "DONE").write_text(f"{time.monotonic() - t0:.0f} s\n")
+            print(
+                f"base {NEW_CONTEXT} {percent}%: {time.monotonic() - t0:.0f} s -> {out}", flush=True
+            )
+    return out / "final"
+
+
 def _key(*parts: object) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
@@ -166,6 +232,8 @@ def _env(budget: Budget) -> dict[str, str]:
 def run_arm(arm: str, seed: int, budget: Budget) -> Path:
     """Train one arm for one seed and evaluate its final policy (cached); the run dir."""
     recipe = arm_recipe(arm)
+    if arm in TRANSFER:  # its own base, built first (the path names the base's recipe)
+        recipe["model"]["path"] = str(midtrained_base(TRANSFER[arm], budget))
     overrides = [*budget.overrides(), *budget.eval_overrides()]
     run_dir = budget.out / arm / f"s{seed}-{_key(recipe, overrides, seed)}"
     if (run_dir / "heldout.json").exists():
@@ -173,6 +241,9 @@ def run_arm(arm: str, seed: int, budget: Budget) -> Path:
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     recipe_path = run_dir.parent / f"{run_dir.name}.yaml"
     recipe_path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    if arm in TRANSFER:  # the arm's own "before": its base on the arm's held-out problems
+        before = _cached_eval(Path(recipe["model"]["path"]), recipe_path, budget)
+        (run_dir.parent / f"{run_dir.name}.base.json").write_text(json.dumps(before) + "\n")
     overrides += [
         f"trainer.seed={seed}",
         f"trainer.out_dir={run_dir.parent}",
@@ -205,6 +276,22 @@ def base_eval(budget: Budget) -> dict[str, Any]:
         result = _run_worker("--eval", QUICKSTART, budget.eval_overrides(), budget)
         path.write_text(json.dumps(result, indent=1) + "\n")
     return json.loads(path.read_text())
+
+
+def _cached_eval(model: Path, recipe: Path, budget: Budget) -> dict[str, Any]:
+    """`model` evaluated as `recipe`'s held-out split (cached beside the model)."""
+    overrides = [*budget.eval_overrides(), f"model.path={model}"]
+    contexts = yaml.safe_load(recipe.read_text())["data"].get("contexts", ["zoo"])
+    path = model.parent / f"heldout-{_key(contexts, overrides)}.json"
+    with _BASE_LOCKS[str(path)]:
+        if not path.exists():
+            path.write_text(json.dumps(_run_worker("--eval", recipe, overrides, budget)) + "\n")
+    return json.loads(path.read_text())
+
+
+def before(run_dir: Path) -> dict[str, Any]:
+    """A transfer arm's base on the arm's held-out problems (written by `run_arm`)."""
+    return json.loads((run_dir.parent / f"{run_dir.name}.base.json").read_text())
 
 
 def _run_worker(mode: str, recipe: Path, overrides: Sequence[str], budget: Budget) -> dict:
@@ -252,6 +339,8 @@ def run_arms(arms: Sequence[str], seeds: Sequence[int], budget: Budget) -> dict[
     """Every (arm, seed), `budget.jobs` at a time; {arm: [run dir per seed]}."""
     jobs = [(a, s) for a in arms for s in seeds]
     with ThreadPoolExecutor(max_workers=budget.jobs) as pool:
+        # transfer bases first, side by side (each is needed by all of its arm's seeds)
+        list(pool.map(lambda a: midtrained_base(TRANSFER[a], budget), set(arms) & set(TRANSFER)))
         base = pool.submit(base_eval, budget)
         dirs = list(pool.map(lambda job: run_arm(job[0], job[1], budget), jobs))
         base.result()
@@ -378,6 +467,9 @@ def parse_args(doc: str, argv: Sequence[str] | None = None) -> tuple[argparse.Na
     p.add_argument("--eval-samples", type=int, default=Budget.eval_samples)
     p.add_argument("--budget-s", type=float, default=None, help="wall cap on top of --steps")
     p.add_argument("--jobs", type=int, default=1, help="arms trained at once")
+    p.add_argument(
+        "--midtrain-steps", type=int, default=Budget.midtrain_steps, help="transfer bases' SFT"
+    )
     p.add_argument("--out", type=Path, default=Budget().out, help="run cache")
     p.add_argument("--docs", type=Path, default=DOCS, help="where the .png/.json go")
     args = p.parse_args(argv)
@@ -390,6 +482,7 @@ def parse_args(doc: str, argv: Sequence[str] | None = None) -> tuple[argparse.Na
         eval_samples=args.eval_samples,
         budget_s=args.budget_s,
         jobs=args.jobs,
+        midtrain_steps=args.midtrain_steps,
         out=args.out,
     )
     return args, budget

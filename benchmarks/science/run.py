@@ -9,6 +9,7 @@
     python benchmarks/science/run.py mismatch --seeds 0 1 2         # finding 5
     python benchmarks/science/run.py clip_delta --seeds 0 1 2       # issue 21: Clip / Delta
     python benchmarks/science/run.py interplay --seeds 0 1 2        # finding 1 (pass@32, ops 2-6)
+    python benchmarks/science/run.py transfer --seeds 0 1 2         # finding 1 (new context)
     python benchmarks/science/run.py all --seeds 0 1 2 --jobs 2     # every finding, step budget
 
 Each finding trains the arms it needs (benchmarks/science/common.py: the quickstart recipe with
@@ -459,6 +460,49 @@ def interplay(runs: Runs, base: dict, docs: Path) -> tuple[str, dict[str, Any]]:
     return "\n".join(lines) + "\n\n" + note, payload
 
 
+def transfer(runs: Runs, base: dict, docs: Path) -> tuple[str, dict[str, Any]]:
+    """Finding 1, contextual transfer: each arm's own base (mid-trained with p % new-context
+    rows) before and after RL on the new context, strict pass@1 and @k on that context."""
+    k = max(int(key.rsplit("@", 1)[1]) for key in base["overall"] if key.startswith("strict_pass@"))
+    keys = {"strict_pass@1": "strict@1", f"strict_pass@{k}": f"strict@{k}", "pass@1": "outcome@1"}
+    lines = [
+        f"| arm (% {c.NEW_CONTEXT} rows in mid-training) | "
+        + " | ".join(f"{short} before → after RL" for short in keys.values())
+        + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    payload: dict[str, Any] = {"context": c.NEW_CONTEXT}
+    for arm in runs:
+        v: dict[str, Any] = {"percent": c.TRANSFER[arm]}
+        for key in keys:
+            v[f"{key}_before"] = _seeds(runs, arm, lambda d, kk=key: c.before(d)["overall"][kk])
+            v[f"{key}_after"] = _seeds(runs, arm, lambda d, kk=key: c.heldout(d)["overall"][kk])
+        payload[arm] = v
+        cells = " | ".join(
+            f"{c.mean_sd(v[f'{key}_before'])} → {c.mean_sd(v[f'{key}_after'])}" for key in keys
+        )
+        lines.append(f"| {arm} ({c.TRANSFER[arm]} %) | {cells} |")
+    fig, axes = c.figure(2, f"RL on a new context ({c.NEW_CONTEXT}) by its share in mid-training")
+    names = [f"{c.TRANSFER[a]} %" for a in runs]
+    xs = list(range(len(names)))
+    for ax, key in zip(axes, ["strict_pass@1", f"strict_pass@{k}"], strict=True):
+        for j, when in enumerate(("before", "after")):
+            vals = [statistics.mean(payload[a][f"{key}_{when}"]) for a in runs]
+            ax.bar([x + 0.4 * j - 0.2 for x in xs], vals, width=0.4, label=f"{when} RL")
+        ax.set_xticks(xs, names)
+        ax.set_xlabel(f"share of {c.NEW_CONTEXT} rows in mid-training")
+        ax.set_ylabel(f"held-out {key} ({c.NEW_CONTEXT})")
+        ax.legend(fontsize=7)
+    c.save(fig, "transfer", docs)
+    note = (
+        f"Every arm: the shipped base (pre-trained on zoo only) mid-trained by `reasonrl sft` on "
+        f"ops 2-6 with the given share of {c.NEW_CONTEXT} rows, then the quickstart's RL on "
+        f"{c.NEW_CONTEXT} problems only; before/after = that arm's base / its RL policy on "
+        f"held-out {c.NEW_CONTEXT} problems. Mean ± sd over seeds (the base is one per share)."
+    )
+    return "\n".join(lines) + "\n\n" + note, payload
+
+
 # ---- docs/choosing-an-algorithm.md: the presets' learning curves ------------------------------
 
 
@@ -514,6 +558,7 @@ FINDINGS: dict[str, tuple[Sequence[str], Finding]] = {
     "mismatch": (("gstd_tok", "stale4", "stale4_tis"), mismatch),
     "clip_delta": (("rpp_outcome", "rpp_raw", "rpp_clip", "rpp_delta"), clip_delta),
     "interplay": (("rl_id", "rl_edge"), interplay),
+    "transfer": (tuple(c.TRANSFER), transfer),
 }
 # Findings whose evaluation differs from the default (Budget's fields, set over the CLI's).
 EVAL_OF: dict[str, dict[str, Any]] = {

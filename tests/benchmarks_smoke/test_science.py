@@ -18,7 +18,7 @@ import common  # noqa: E402
 import run  # noqa: E402
 
 RESULT = {
-    "overall": {"strict_pass@1": 0.25, "pass@1": 0.5, "mean_tokens": 50.0},
+    "overall": {"strict_pass@1": 0.25, "strict_pass@8": 0.5, "pass@1": 0.5, "mean_tokens": 50.0},
     # strict pass@k = k / (64 op): finding 1 reads it per op and k
     "per_op": {
         str(op): {f"strict_pass@{k}": k / (64 * op) for k in (1, 2, 4, 8, 16, 32)}
@@ -51,6 +51,8 @@ def _fake_run(root: Path, arm: str, wrong_growth: float) -> Path:
     ]
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (d / "heldout.json").write_text(json.dumps({**RESULT, "meta": {"train_s": 16.0}}))
+    before = {"overall": {**RESULT["overall"], "strict_pass@1": 0.125}}  # a transfer arm's base
+    (d.parent / f"{d.name}.base.json").write_text(json.dumps(before))
     return d
 
 
@@ -83,6 +85,12 @@ def test_each_finding_reports_from_runs(finding: str, tmp_path: Path) -> None:
         assert payload["rl_edge"]["strict_pass@k"]["4"][32] == [0.125]
         assert payload["base"]["6"][1] == pytest.approx(1 / 384)
         assert "| rl_id (2) |" in table and "| rl_edge (3, 4) |" in table
+    if finding == "transfer":  # before = the arm's own base, after = its RL policy
+        assert payload["xfer1"]["percent"] == 1
+        assert payload["xfer1"]["strict_pass@1_before"] == [0.125]
+        assert payload["xfer1"]["strict_pass@1_after"] == [0.25]
+        assert payload["xfer10"]["strict_pass@8_after"] == [0.5]
+        assert "| xfer10 (10 %) | 0.125 → 0.250 |" in table
 
 
 def test_a_finished_run_is_read_from_the_cache(tmp_path: Path, monkeypatch) -> None:
@@ -120,6 +128,13 @@ def test_arms_replace_the_quickstart_algo_section() -> None:
         "delta",
         "reinforce_pp",
     )
+    xfer = RLConfig.model_validate(common.arm_recipe("xfer1"))
+    assert xfer.data.contexts == ("school",) and xfer.algo.advantage == "grpo"
+    mid = common.midtrain_recipe(1, steps=600)["data"]["synth_contexts"]
+    assert (len(mid), mid.count("school")) == (100, 1)  # cycled round-robin: exactly 1 %
+    from reasonrl.config.sft import SFTConfig
+
+    assert SFTConfig.model_validate(common.midtrain_recipe(10, steps=600)).train.max_steps == 600
     edge = RLConfig.model_validate(common.arm_recipe("rl_edge"))
     assert (edge.data.ops, edge.data.eval_ops) == ((3, 4), (1, 2, 3, 4, 5))  # eval: the budget's
 
