@@ -211,10 +211,9 @@ def midtrained_base(percent: int, budget: Budget) -> Path:
             with (out / "sft.log").open("w") as fh:
                 cmd = [sys.executable, "-m", "reasonrl.cli", "sft", str(out / "recipe.yaml")]
                 subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT)
-            (out / "DONE").write_text(f"{time.monotonic() - t0:.0f} s\n")
-            print(
-                f"base {NEW_CONTEXT} {percent}%: {time.monotonic() - t0:.0f} s -> {out}", flush=True
-            )
+            took = f"{time.monotonic() - t0:.0f} s"
+            (out / "DONE").write_text(took + "\n")
+            print(f"base {NEW_CONTEXT} {percent}%: {took} -> {out}", flush=True)
     return out / "final"
 
 
@@ -271,11 +270,7 @@ def run_arm(arm: str, seed: int, budget: Budget) -> Path:
 def base_eval(budget: Budget) -> dict[str, Any]:
     """The base model on the same held-out problems (cached): every arm's starting point."""
     path = budget.out / "base" / f"{_key(BASE, budget.eval_overrides())}.json"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        result = _run_worker("--eval", QUICKSTART, budget.eval_overrides(), budget)
-        path.write_text(json.dumps(result, indent=1) + "\n")
-    return json.loads(path.read_text())
+    return _eval_once(path, QUICKSTART, budget.eval_overrides(), budget)
 
 
 def _cached_eval(model: Path, recipe: Path, budget: Budget) -> dict[str, Any]:
@@ -283,9 +278,17 @@ def _cached_eval(model: Path, recipe: Path, budget: Budget) -> dict[str, Any]:
     overrides = [*budget.eval_overrides(), f"model.path={model}"]
     contexts = yaml.safe_load(recipe.read_text())["data"].get("contexts", ["zoo"])
     path = model.parent / f"heldout-{_key(contexts, overrides)}.json"
+    return _eval_once(path, recipe, overrides, budget)
+
+
+def _eval_once(path: Path, recipe: Path, overrides: Sequence[str], budget: Budget) -> dict:
+    """The `--eval` worker's result for (recipe, overrides), computed once and kept at `path`
+    (a lock per path: arms running side by side share one evaluation)."""
     with _BASE_LOCKS[str(path)]:
         if not path.exists():
-            path.write_text(json.dumps(_run_worker("--eval", recipe, overrides, budget)) + "\n")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            result = _run_worker("--eval", recipe, overrides, budget)
+            path.write_text(json.dumps(result, indent=1) + "\n")
     return json.loads(path.read_text())
 
 
@@ -386,11 +389,10 @@ def mean_sd(values: Sequence[float]) -> str:
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return "—"
-    out = (
-        f"{finite[0]:.3f}"
-        if len(finite) == 1
-        else (f"{statistics.mean(finite):.3f} ± {statistics.stdev(finite):.3f}")
-    )
+    if len(finite) == 1:
+        out = f"{finite[0]:.3f}"
+    else:
+        out = f"{statistics.mean(finite):.3f} ± {statistics.stdev(finite):.3f}"
     return out if len(finite) == len(values) else f"{out} ({len(finite)} of {len(values)} seeds)"
 
 
