@@ -140,8 +140,10 @@ def main() -> None:
                     "evaluation seed is fixed, so it is the same)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "es_vs_grpo")
     ap.add_argument("--memory-only", action="store_true")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads (both methods run with the same number)")  # fmt: skip
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     print(memory_table())
     if args.memory_only:
         return

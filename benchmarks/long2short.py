@@ -13,7 +13,8 @@ T=1 per problem, ops 1-5) with the quickstart recipe's config:
 - rl_len: the same with the Kimi length penalty (`algo.length_penalty_coef`, default 0.5 here).
 
 Prints one table (per arm: strict pass@1 and mean completion tokens, pooled over the RL ops, per
-seed and mean) and writes `summary.json` in --out. Every stage is cached in --out.
+seed and mean) and writes `summary.json` and `long2short.png` (length vs strict pass@1) in --out.
+Every stage is cached in --out.
 """
 
 from __future__ import annotations
@@ -80,6 +81,31 @@ def rl_arm(seed: int, work: Path, name: str, overrides: list[str]) -> dict:
     return {"per_op": data["after"]}
 
 
+def plot(results: dict[str, dict[int, dict[str, float]]], path: Path) -> None:
+    """Mean completion tokens (x) vs strict pass@1 (y): one small dot per arm and seed, a large
+    one at the arm's mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for arm, by_seed in results.items():
+        if not by_seed:
+            continue
+        xs = [r["mean_tokens"] for r in by_seed.values()]
+        ys = [r["strict_pass@1"] for r in by_seed.values()]
+        (dots,) = ax.plot(xs, ys, "o", alpha=0.35, markersize=4)
+        ax.plot([statistics.mean(xs)], [statistics.mean(ys)], "o", markersize=9,
+                color=dots.get_color(), label=f"{arm} ({len(xs)} seeds)")  # fmt: skip
+    ax.set_xlabel("mean completion tokens (RL ops)")
+    ax.set_ylabel("strict pass@1 (T = 1)")
+    ax.set_title("long2short on the synthetic task")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -136,6 +162,7 @@ def main() -> None:
               f"{statistics.mean(r['pass@1'] for r in rows):.3f} | {tk} | "
               f"{statistics.mean(r['mean_tokens'] for r in rows):.1f} |")  # fmt: skip
     (args.out / "summary.json").write_text(json.dumps(results, indent=1))
+    plot(results, args.out / "long2short.png")
 
 
 if __name__ == "__main__":

@@ -37,9 +37,15 @@ def lr_schedule(cfg: RLConfig) -> Callable[[int], float]:
 
 
 def make_engine(
-    cfg: RLConfig, model: torch.nn.Module, tokenizer: object, *, share_weights: bool = True
+    cfg: RLConfig,
+    model: torch.nn.Module,
+    tokenizer: object,
+    *,
+    share_weights: bool = True,
+    name: str | None = None,
 ) -> RolloutEngine:
-    """The rollout engine named by `rollout.engine` (`reasonrl.rollout.registry.ENGINES`)."""
+    """The rollout engine named by `rollout.engine` (`reasonrl.rollout.registry.ENGINES`), or by
+    `name` where the caller has already resolved `auto` (`registry.choose_engine`)."""
     from reasonrl.models.io import resolve_policy_path
     from reasonrl.rollout.registry import EngineArgs, create_engine
 
@@ -51,7 +57,7 @@ def make_engine(
         share_weights=share_weights,
         options=_engine_options(cfg),
     )
-    return create_engine(cfg.rollout.engine, args, model, tokenizer)
+    return create_engine(name or cfg.rollout.engine, args, model, tokenizer)
 
 
 def _engine_options(cfg: RLConfig) -> dict[str, Any]:
@@ -343,7 +349,7 @@ def build_state(
     from reasonrl.rollout.registry import choose_engine
 
     engine_name = choose_engine(cfg.rollout.engine, engine_model, cfg.model.device)
-    engine = make_engine(cfg, engine_model, tokenizer)
+    engine = make_engine(cfg, engine_model, tokenizer, name=engine_name)
     critic = None
     if cfg.algo.advantage == "gae":  # PPO's learned value model
         from reasonrl.rl.critic import Critic
@@ -368,5 +374,6 @@ def build_state(
     # max_staleness >= 1: the producer thread samples from its own copy of the policy
     copy_engine = None
     if cfg.rollout.max_staleness:
-        copy_engine = make_engine(cfg, engine_model, tokenizer, share_weights=False)
+        copy_engine = make_engine(cfg, engine_model, tokenizer, share_weights=False,
+                                  name=engine_name)  # fmt: skip
     return with_rollouts(state, copy_engine)
