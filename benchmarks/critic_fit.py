@@ -17,6 +17,10 @@ training batches in order, one `Critic.update` per batch as in `train_step`, and
   end, against the Monte-Carlo return (gamma = lam = 1: the reward at every token) and split by
   position (first / last third of each completion's tokens).
 
+`--target has-token` replaces the strict reward by a label the trace decides (1 when the completion
+contains the token present in ~40% of them, chosen on the training batches): a check that the
+critic can learn to read the trace at all (its last-third EV should then be high).
+
 `--run-critic CKPT` also scores the critic saved in a run's checkpoint on the same pool. The
 policy is fixed here (no policy update), so this measures the critic's fit, not the tracking of
 a moving policy.
@@ -25,6 +29,7 @@ a moving policy.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import platform
 import statistics
@@ -107,6 +112,29 @@ def pool_ev(critic: Critic, pool: Rollouts) -> dict[str, float]:
     }
 
 
+def has_token_target(train: Rollouts, pool: Rollouts) -> tuple[Rollouts, Rollouts, int]:
+    """Relabel every rollout: return 1 on every token of a completion containing token `tok`,
+    `tok` the response token whose share of completions is closest to 0.4 on `train`."""
+    seen: collections.Counter[int] = collections.Counter()
+    rows = 0
+    for batch, _, _ in train:
+        ids = batch.input_ids[:, batch.prompt_len :]
+        for i in range(ids.shape[0]):
+            seen.update(set(ids[i][batch.response_mask[i] > 0].tolist()))
+        rows += ids.shape[0]
+    tok = min(seen, key=lambda t: abs(seen[t] / rows - 0.4))
+
+    def relabel(data: Rollouts) -> Rollouts:
+        out = []
+        for batch, _, ops in data:
+            ids = batch.input_ids[:, batch.prompt_len :]
+            has = ((ids == tok) & (batch.response_mask > 0)).any(dim=1).float()
+            out.append((batch, has[:, None] * batch.response_mask, ops))
+        return out
+
+    return relabel(train), relabel(pool), tok
+
+
 def parse_setting(text: str) -> dict[str, float]:
     """`lr=5e-4,mb=1,clip=0.5,epochs=1` -> dict (clip=none: no value clipping)."""
     out: dict[str, float] = {"lr": 5e-4, "mb": 1, "clip": 0.5, "epochs": 1}
@@ -124,6 +152,7 @@ def main() -> None:
     ap.add_argument("--pool-batches", type=int, default=8)
     ap.add_argument("--settings", nargs="*", default=["lr=5e-4,mb=1,clip=0.5"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target", choices=["strict", "has-token"], default="strict")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -136,6 +165,9 @@ def main() -> None:
     pool = collect(state, args.pool_batches, 10_000 + 1000 * args.seed)
     train = collect(state, args.train_batches, 1000 * args.seed)
     print(f"sampled {len(pool) + len(train)} batches in {time.perf_counter() - t0:.0f} s")
+    if args.target == "has-token":
+        train, pool, tok = has_token_target(train, pool)
+        print(f"target: completion contains token {tok} ({state.tokenizer.decode([tok])!r})")
     results: dict[str, object] = {"op_oracle_ev": op_oracle_ev(pool)}
     print(f"op-mean predictor EV on the pool: {results['op_oracle_ev']:.3f}")
     if args.run_critic is not None:
